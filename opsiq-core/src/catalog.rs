@@ -1,0 +1,313 @@
+//! The action catalog: every operation OpsIQ exposes, as data.
+//!
+//! An action has an id (`tickets.create`), the scope it needs, a typed input and output (their
+//! JSON Schemas come from schemars), and the REST routes bound to it. The catalog is the single
+//! source of truth for the REST router, the action endpoint, the OpenAPI document and `meta.me`;
+//! adding an operation means adding one entry here. Entries are plain values, so actions can
+//! also be registered at run time (connectors).
+
+use std::fmt;
+use std::sync::Arc;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::service::{Call, Opsiq};
+use crate::types::Page;
+use crate::{Error, Result, Scope};
+
+/// The prefix of every REST route.
+pub const API_PREFIX: &str = "/api/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A REST binding: a method and a path template such as `/api/v1/tickets/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: String,
+}
+
+impl Route {
+    /// The `{name}` segments of the template, in order.
+    pub fn path_params(&self) -> impl Iterator<Item = &str> {
+        self.path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+
+    /// Matches a concrete path against the template, returning the path parameters.
+    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let mut params = Vec::new();
+        let mut template = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (template.next(), actual.next()) {
+                (None, None) => return Some(params),
+                (Some(t), Some(a)) => match t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) if !a.is_empty() => params.push((name.to_string(), a.to_string())),
+                    Some(_) => return None,
+                    None if t == a => {}
+                    None => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// What an action produced: the envelope's `data`, and for lists the next page's cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub data: Value,
+    /// `Some` for lists (holding `None` on the last page), `None` for single results.
+    pub next_cursor: Option<Option<String>>,
+}
+
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+type Runner = Arc<dyn Fn(&Opsiq, &Call, Map<String, Value>) -> Result<Output> + Send + Sync>;
+
+/// One operation of the catalog.
+#[derive(Clone)]
+pub struct Action {
+    pub id: String,
+    pub scope: Scope,
+    pub summary: String,
+    pub description: String,
+    /// What the action's `{id}` path parameter names, for 404s (`ticket`).
+    pub noun: &'static str,
+    pub routes: Vec<Route>,
+    /// 200, or 201 for actions that create a resource.
+    pub success_status: u16,
+    /// Whether `data` is a page of a list (the envelope then carries `next_cursor`).
+    pub paged: bool,
+    /// Whether the action changes state (its audit row is written with the change).
+    pub mutates: bool,
+    pub input_schema: SchemaFn,
+    pub output_schema: SchemaFn,
+    /// A request body from the public docs, for the OpenAPI document.
+    pub example: Option<Value>,
+    run: Runner,
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Action").field("id", &self.id).field("scope", &self.scope).field("routes", &self.routes).finish()
+    }
+}
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+impl Action {
+    /// An action returning one value.
+    pub fn new<I, O, F>(id: &str, scope: Scope, noun: &'static str, summary: &str, f: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(&Opsiq, &Call, I) -> Result<O> + Send + Sync + 'static,
+    {
+        let run: Runner = Arc::new(move |op, call, params| {
+            let output = f(op, call, decode(params)?)?;
+            Ok(Output { data: to_value(&output)?, next_cursor: None })
+        });
+        Action::with_runner(id, scope, noun, summary, schema_of::<I>, schema_of::<O>, false, run)
+    }
+
+    /// An action returning a page of a list.
+    pub fn list<I, T, F>(id: &str, scope: Scope, noun: &'static str, summary: &str, f: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + 'static,
+        T: Serialize + JsonSchema + 'static,
+        F: Fn(&Opsiq, &Call, I) -> Result<Page<T>> + Send + Sync + 'static,
+    {
+        let run: Runner = Arc::new(move |op, call, params| {
+            let page = f(op, call, decode(params)?)?;
+            Ok(Output { data: to_value(&page.items)?, next_cursor: Some(page.next_cursor) })
+        });
+        Action::with_runner(id, scope, noun, summary, schema_of::<I>, schema_of::<Vec<T>>, true, run)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with_runner(
+        id: &str,
+        scope: Scope,
+        noun: &'static str,
+        summary: &str,
+        input_schema: SchemaFn,
+        output_schema: SchemaFn,
+        paged: bool,
+        run: Runner,
+    ) -> Self {
+        Action {
+            id: id.to_string(),
+            scope,
+            summary: summary.to_string(),
+            description: String::new(),
+            noun,
+            routes: Vec::new(),
+            success_status: 200,
+            paged,
+            mutates: false,
+            input_schema,
+            output_schema,
+            example: None,
+            run,
+        }
+    }
+
+    /// Binds a REST route (the path is relative to `/api/v1`).
+    pub fn route(mut self, method: Method, path: &str) -> Self {
+        self.routes.push(Route { method, path: format!("{API_PREFIX}{path}") });
+        self
+    }
+
+    /// Marks a state-changing action; `created` makes it answer 201.
+    pub fn mutating(mut self, created: bool) -> Self {
+        self.mutates = true;
+        if created {
+            self.success_status = 201;
+        }
+        self
+    }
+
+    pub fn describe(mut self, description: &str) -> Self {
+        self.description = description.to_string();
+        self
+    }
+
+    pub fn example(mut self, example: Value) -> Self {
+        self.example = Some(example);
+        self
+    }
+
+    /// Decodes the parameters and runs the action. Permission checks are the caller's
+    /// (see [`Opsiq::handle`](crate::service::Opsiq)).
+    pub fn run(&self, op: &Opsiq, call: &Call, params: Map<String, Value>) -> Result<Output> {
+        (self.run)(op, call, params)
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Internal(format!("cannot serialise output: {e}")))
+}
+
+/// Decodes an action's parameters into its typed input. Errors name the field: the path of the
+/// offending value, or the field a "missing field" / "unknown field" message mentions.
+pub fn decode<I: DeserializeOwned>(params: Map<String, Value>) -> Result<I> {
+    serde_path_to_error::deserialize(Value::Object(params)).map_err(|err| {
+        let message = err.inner().to_string();
+        let path = err.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            backticked(&message).unwrap_or_else(|| "params".to_string())
+        } else if message.starts_with("unknown field") {
+            backticked(&message).map(|f| format!("{path}.{f}")).unwrap_or(path)
+        } else {
+            path
+        };
+        Error::Validation { field, reason: message }
+    })
+}
+
+fn backticked(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// All actions, in registration order, with lookups by id and by route.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    actions: Vec<Action>,
+}
+
+impl Catalog {
+    /// The actions OpsIQ ships with.
+    pub fn builtin() -> Self {
+        let mut catalog = Catalog::default();
+        for action in crate::contacts::actions().into_iter().chain(crate::tickets::actions()) {
+            catalog.register(action).expect("built-in actions are unique");
+        }
+        catalog
+    }
+
+    /// Adds an action; its id and each of its routes must be new.
+    pub fn register(&mut self, action: Action) -> Result<()> {
+        if self.get(&action.id).is_some() {
+            return Err(Error::validation("id", format!("action `{}` is already registered", action.id)));
+        }
+        for route in &action.routes {
+            if self.actions.iter().flat_map(|a| &a.routes).any(|r| r == route) {
+                return Err(Error::validation("route", format!("{} {} is already bound", route.method, route.path)));
+            }
+        }
+        self.actions.push(action);
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_templates_bind_named_segments() {
+        let route = Route { method: Method::Get, path: "/api/v1/tickets/{id}".into() };
+        assert_eq!(route.matches("/api/v1/tickets/42"), Some(vec![("id".into(), "42".into())]));
+        assert_eq!(route.matches("/api/v1/tickets/"), None);
+        assert_eq!(route.matches("/api/v1/tickets/42/x"), None);
+        assert_eq!(route.matches("/api/v1/contacts/42"), None);
+        assert_eq!(route.path_params().collect::<Vec<_>>(), vec!["id"]);
+    }
+
+    #[test]
+    fn builtin_catalog_has_the_ten_contact_and_ticket_routes() {
+        let catalog = Catalog::builtin();
+        let routes: Vec<String> = catalog
+            .actions()
+            .iter()
+            .flat_map(|a| a.routes.iter().filter(|r| r.method != Method::Put).map(|r| format!("{} {}", r.method, r.path)))
+            .collect();
+        assert_eq!(routes.len(), 10, "{routes:?}");
+    }
+}

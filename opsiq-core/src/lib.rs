@@ -1,0 +1,24 @@
+//! OpsIQ's domain core: the typed model, the services behind every API action, the action
+//! catalog that drives every door (REST, the action endpoint, OpenAPI, `meta.me`), the storage
+//! traits and the bundled SQLite store.
+//!
+//! Architecture invariant: this crate knows nothing of HTTP, hyper or tokio. It is synchronous;
+//! adapters call it from wherever they like (a blocking thread pool, a CLI, a test).
+
+pub mod api;
+pub mod audit;
+pub mod catalog;
+pub mod contacts;
+pub mod error;
+pub mod events;
+pub mod keys;
+pub mod scope;
+pub mod service;
+pub mod store;
+pub mod tenancy;
+pub mod tickets;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use scope::Scope;
+pub use service::{Call, Opsiq};

@@ -1,0 +1,125 @@
+//! `Opsiq`, the service facade every adapter holds: the store, the catalog, and the typed
+//! read/write helpers the domain modules build their services on.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::audit::AuditEntry;
+use crate::catalog::Catalog;
+use crate::keys::Principal;
+use crate::store::sqlite::{SqliteConfig, SqliteStore};
+use crate::store::{Reads, Store, Writes};
+use crate::types::{RequestId, Timestamp};
+use crate::{Error, Result};
+
+/// The OpsIQ service: cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct Opsiq {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+}
+
+impl Opsiq {
+    /// A service over any store, with the built-in catalog.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Opsiq { store, catalog: Arc::new(Catalog::builtin()) }
+    }
+
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Opsiq::new(Arc::new(SqliteStore::open(path.as_ref(), SqliteConfig::default())?)))
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Runs `f` against a consistent read view.
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Reads) -> Result<T>) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.store.read_with(&mut |reads| {
+            let f = f.take().ok_or_else(|| Error::Internal("read closure ran twice".into()))?;
+            out = Some(f(reads)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Internal("read closure did not run".into()))
+    }
+
+    /// Runs `f` in a write transaction and returns once it is committed. If `f` fails, none of
+    /// its changes are kept.
+    pub fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let boxed = self.store.write_boxed(Box::new(move |w| f(w).map(|t| Box::new(t) as _)))?;
+        boxed
+            .downcast::<T>()
+            .map(|t| *t)
+            .map_err(|_| Error::Internal("write returned an unexpected type".into()))
+    }
+
+    /// Like [`Opsiq::write`] for an API call: the call's audit row is written in the same
+    /// transaction as the change, so a change is never committed without its audit row.
+    pub fn write_audited<T: Send + 'static>(
+        &self,
+        call: &Call,
+        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let entry = call.audit_entry(None);
+        let out = self.write(move |w| {
+            let out = f(w)?;
+            w.insert_audit(&AuditEntry { latency_us: entry.latency_us.max(1), ..entry })?;
+            Ok(out)
+        })?;
+        call.audited.store(true, Ordering::Release);
+        Ok(out)
+    }
+}
+
+/// One authenticated API call in progress.
+#[derive(Debug)]
+pub struct Call {
+    pub principal: Principal,
+    pub request_id: RequestId,
+    pub action: String,
+    pub started: Instant,
+    pub success_status: u16,
+    audited: AtomicBool,
+}
+
+impl Call {
+    pub fn new(principal: Principal, request_id: RequestId, action: &str, started: Instant, success_status: u16) -> Self {
+        Call { principal, request_id, action: action.to_string(), started, success_status, audited: AtomicBool::new(false) }
+    }
+
+    /// Whether the call's audit row was already written with its change.
+    pub fn is_audited(&self) -> bool {
+        self.audited.load(Ordering::Acquire)
+    }
+
+    /// The audit row for this call: a success unless `error` is given.
+    pub fn audit_entry(&self, error: Option<&Error>) -> AuditEntry {
+        AuditEntry {
+            request_id: self.request_id.to_string(),
+            key_id: Some(self.principal.key_id),
+            workspace_id: Some(self.principal.workspace_id),
+            action: Some(self.action.clone()),
+            outcome: error.map_or_else(|| "ok".to_string(), Error::code),
+            status: error.map_or(self.success_status, Error::status),
+            latency_us: self.started.elapsed().as_micros() as i64,
+            created_at: Timestamp::now(),
+        }
+    }
+
+    /// The name notes and other authored records carry: the key's name.
+    pub fn author(&self) -> String {
+        self.principal.key_name.clone()
+    }
+}

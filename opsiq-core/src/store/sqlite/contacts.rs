@@ -1,0 +1,158 @@
+//! Contact queries, including full-text search through `contacts_fts`.
+
+use rusqlite::{Row, params};
+
+use super::Db;
+use super::misc::{all, exec, json_col, json_text, one};
+use crate::Result;
+use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
+use crate::store::{ContactReads, ContactWrites};
+use crate::types::{Id, Timestamp};
+
+const CONTACT: &str = "SELECT id, workspace_id, site_id, name, email, phone, external_id, tags, attributes, created_at, \
+                       updated_at FROM contacts";
+
+fn contact(r: &Row<'_>) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        id: r.get("id")?,
+        workspace_id: r.get("workspace_id")?,
+        site_id: r.get("site_id")?,
+        name: r.get("name")?,
+        email: r.get("email")?,
+        phone: r.get("phone")?,
+        external_id: r.get("external_id")?,
+        tags: json_col(r, "tags")?,
+        attributes: json_col(r, "attributes")?,
+        notes: None,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+/// Turns search words into an FTS5 query: every word must match as a prefix. Words are quoted,
+/// so no FTS5 syntax in the input can take effect.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+impl ContactReads for Db<'_> {
+    fn contact(&self, workspace: Id, id: Id) -> Result<Option<Contact>> {
+        let Some(mut c) = one(self, &format!("{CONTACT} WHERE workspace_id = ?1 AND id = ?2"), [workspace, id], contact)? else {
+            return Ok(None);
+        };
+        let notes = all(
+            self,
+            "SELECT id, body, author, created_at FROM contact_notes WHERE contact_id = ?1 ORDER BY id",
+            [id],
+            |r| Ok(Note { id: r.get("id")?, body: r.get("body")?, author: r.get("author")?, created_at: r.get("created_at")? }),
+        )?;
+        c.notes = Some(notes);
+        Ok(Some(c))
+    }
+
+    fn contact_by_email(&self, workspace: Id, email_normalized: &str) -> Result<Option<Contact>> {
+        one(self, &format!("{CONTACT} WHERE workspace_id = ?1 AND email_norm = ?2"), params![workspace, email_normalized], contact)
+    }
+
+    fn contact_id_by_external_id(&self, workspace: Id, external_id: &str) -> Result<Option<Id>> {
+        one(self, "SELECT id FROM contacts WHERE workspace_id = ?1 AND external_id = ?2", params![workspace, external_id], |r| r.get(0))
+    }
+
+    fn contacts(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Contact>> {
+        let before = f.before.map(|c| c.0);
+        let limit = f.limit.get() + 1;
+        match f.q.as_deref() {
+            None => all(
+                self,
+                &format!("{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
+                params![workspace, before, limit],
+                contact,
+            ),
+            Some(q) => {
+                let Some(query) = fts_query(q) else { return Ok(Vec::new()) };
+                all(
+                    self,
+                    &format!(
+                        "{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) \
+                         AND id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?4) ORDER BY id DESC LIMIT ?3"
+                    ),
+                    params![workspace, before, limit, query],
+                    contact,
+                )
+            }
+        }
+    }
+}
+
+impl ContactWrites for Db<'_> {
+    fn insert_contact(&mut self, workspace: Id, site: Option<Id>, c: &ContactFields, now: Timestamp) -> Result<Id> {
+        exec(
+            self,
+            "INSERT INTO contacts (workspace_id, site_id, name, email, email_norm, phone, external_id, tags, attributes, \
+             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![
+                workspace,
+                site,
+                c.name,
+                c.email.as_ref().map(|e| e.as_str()),
+                c.email.as_ref().map(|e| e.normalized()),
+                c.phone,
+                c.external_id,
+                json_text(&c.tags)?,
+                json_text(&c.attributes)?,
+                now
+            ],
+        )?;
+        Ok(Id(self.0.last_insert_rowid()))
+    }
+
+    fn update_contact(&mut self, workspace: Id, id: Id, c: &ContactFields, now: Timestamp) -> Result<()> {
+        exec(
+            self,
+            "UPDATE contacts SET name = ?3, email = ?4, email_norm = ?5, phone = ?6, external_id = ?7, tags = ?8, \
+             attributes = ?9, updated_at = ?10 WHERE workspace_id = ?1 AND id = ?2",
+            params![
+                workspace,
+                id,
+                c.name,
+                c.email.as_ref().map(|e| e.as_str()),
+                c.email.as_ref().map(|e| e.normalized()),
+                c.phone,
+                c.external_id,
+                json_text(&c.tags)?,
+                json_text(&c.attributes)?,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_note(&mut self, contact: Id, body: &str, author: &str, now: Timestamp) -> Result<Id> {
+        exec(
+            self,
+            "INSERT INTO contact_notes (contact_id, body, author, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![contact, body, author, now],
+        )?;
+        let id = Id(self.0.last_insert_rowid());
+        exec(self, "UPDATE contacts SET updated_at = ?2 WHERE id = ?1", params![contact, now])?;
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn search_words_become_quoted_prefix_terms() {
+        assert_eq!(fts_query("ada lov").as_deref(), Some("\"ada\"* \"lov\"*"));
+        assert_eq!(fts_query("ada@example.com").as_deref(), Some("\"ada\"* \"example\"* \"com\"*"));
+        assert_eq!(fts_query("\" OR NEAR(").as_deref(), Some("\"OR\"* \"NEAR\"*"));
+        assert_eq!(fts_query("@@ --"), None);
+    }
+}

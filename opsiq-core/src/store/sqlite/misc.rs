@@ -1,0 +1,155 @@
+//! Column conversions shared by the query modules, and the outbox and audit queries.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Db, db_err};
+use crate::audit::AuditEntry;
+use crate::events::Event;
+use crate::store::{AuditReads, AuditWrites, EventReads, EventWrites};
+use crate::types::{Email, Id, Timestamp};
+use crate::{Error, Result};
+
+impl ToSql for Id {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0))
+    }
+}
+
+impl FromSql for Id {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(Id)
+    }
+}
+
+impl ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0))
+    }
+}
+
+impl FromSql for Timestamp {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(Timestamp)
+    }
+}
+
+impl FromSql for Email {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Email::parse(value.as_str()?).map_err(|e| FromSqlError::Other(e.into()))
+    }
+}
+
+/// Reads a JSON text column into a typed value.
+pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// Writes a value as JSON text for a column.
+pub(crate) fn json_text<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode a column: {e}")))
+}
+
+/// Reads a text column that holds one of our `FromStr` vocabularies.
+pub(crate) fn enum_col<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+}
+
+/// Runs a query expected to return at most one row.
+pub(crate) fn one<T>(
+    db: &Db<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+    stmt.query_row(params, map).optional().map_err(db_err)
+}
+
+/// Runs a query and maps every row.
+pub(crate) fn all<T>(
+    db: &Db<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+    let rows = stmt.query_map(params, map).map_err(db_err)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
+}
+
+/// Runs a statement that changes rows.
+pub(crate) fn exec(db: &Db<'_>, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+    stmt.execute(params).map_err(db_err)
+}
+
+impl EventReads for Db<'_> {
+    fn events(&self, workspace: Id, limit: u32) -> Result<Vec<Event>> {
+        all(
+            self,
+            "SELECT id, workspace_id, type, data, created_at FROM events WHERE workspace_id = ?1 ORDER BY seq LIMIT ?2",
+            params![workspace, limit],
+            |r| {
+                Ok(Event {
+                    id: r.get("id")?,
+                    workspace_id: r.get("workspace_id")?,
+                    event: enum_col(r, "type")?,
+                    created_at: r.get("created_at")?,
+                    data: json_col(r, "data")?,
+                })
+            },
+        )
+    }
+}
+
+impl EventWrites for Db<'_> {
+    fn insert_event(&mut self, event: &Event) -> Result<()> {
+        exec(
+            self,
+            "INSERT INTO events (id, workspace_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![event.id, event.workspace_id, event.event.as_str(), json_text(&event.data)?, event.created_at],
+        )?;
+        Ok(())
+    }
+}
+
+impl AuditReads for Db<'_> {
+    fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>> {
+        all(
+            self,
+            "SELECT request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at FROM audit_log \
+             WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id DESC LIMIT ?2",
+            params![workspace, limit],
+            |r| {
+                Ok(AuditEntry {
+                    request_id: r.get("request_id")?,
+                    key_id: r.get("key_id")?,
+                    workspace_id: r.get("workspace_id")?,
+                    action: r.get("action")?,
+                    outcome: r.get("outcome")?,
+                    status: r.get("status")?,
+                    latency_us: r.get("latency_us")?,
+                    created_at: r.get("created_at")?,
+                })
+            },
+        )
+    }
+}
+
+impl AuditWrites for Db<'_> {
+    fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        exec(
+            self,
+            "INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![e.request_id, e.key_id, e.workspace_id, e.action, e.outcome, e.status, e.latency_us, e.created_at],
+        )?;
+        Ok(())
+    }
+}

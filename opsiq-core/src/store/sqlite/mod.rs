@@ -1,0 +1,270 @@
+//! The bundled SQLite store: WAL, foreign keys, embedded migrations applied on open, one writer
+//! thread with group commit, and a small pool of read-only connections.
+//!
+//! Group commit: write closures queue to the writer thread, which runs every closure waiting in
+//! the queue inside one transaction (each in its own savepoint, so a failing closure drops only
+//! its own changes), commits once, and only then answers each caller.
+
+mod contacts;
+mod migrations;
+mod misc;
+mod tenancy;
+mod tickets;
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{DetachedFn, Reads, Store, WriteFn, Writes};
+use crate::{Error, Result};
+
+pub use migrations::SCHEMA_VERSION;
+
+/// How durable a commit is (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced: an acknowledged write survives power loss.
+    Full,
+    /// Commits survive a process crash; the last ones may be lost on power loss.
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub durability: Durability,
+    /// How long a connection waits for a lock before the store reports itself unavailable.
+    pub busy_timeout: Duration,
+    /// Read connections kept open between requests.
+    pub max_idle_readers: usize,
+    /// The most write closures committed together.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_idle_readers: 16,
+            max_batch: 256,
+        }
+    }
+}
+
+/// A write queued for the writer thread, and where its result goes.
+enum Job {
+    Write(WriteFn, Sender<Result<Box<dyn Any + Send>>>),
+    Detached(DetachedFn),
+    Flush(Sender<()>),
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    config: SqliteConfig,
+    readers: Mutex<Vec<Connection>>,
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Query code shared by read connections and the writer: it implements every store trait.
+pub(crate) struct Db<'c>(pub(crate) &'c Connection);
+
+/// Maps a SQLite failure to the public taxonomy: faults of the database file (busy, locked,
+/// full, unreadable) are 503; anything else is a bug.
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(
+            DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure | ReadOnly | DatabaseCorrupt
+            | NotADatabase | OutOfMemory | PermissionDenied,
+        ) => Error::Unavailable { part: "database", reason: e.to_string() },
+        _ => Error::Internal(format!("database: {e}")),
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it and applying migrations as needed, and starts
+    /// the writer thread.
+    pub fn open(path: &Path, config: SqliteConfig) -> Result<Self> {
+        let mut conn = open_connection(path, &config, false)?;
+        migrations::apply(&mut conn)?;
+        let (tx, rx) = mpsc::sync_channel::<Job>(4096);
+        let max_batch = config.max_batch;
+        let writer = std::thread::Builder::new()
+            .name("opsiq-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch))
+            .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            config,
+            readers: Mutex::new(Vec::new()),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        let guard = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = guard.as_ref().ok_or(Error::Unavailable { part: "database", reason: "the store is closed".into() })?;
+        tx.send(job).map_err(|_| Error::Unavailable { part: "database", reason: "the writer has stopped".into() })
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(conn) = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+            return Ok(conn);
+        }
+        open_connection(&self.path, &self.config, true)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < self.config.max_idle_readers {
+            readers.push(conn);
+        }
+    }
+}
+
+fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::Unavailable {
+        part: "database",
+        reason: format!("cannot open {}: {e}", path.display()),
+    })?;
+    conn.busy_timeout(config.busy_timeout).map_err(db_err)?;
+    let synchronous = match config.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
+         PRAGMA query_only = {};",
+        i32::from(read_only)
+    ))
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+impl Store for SqliteStore {
+    fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()> {
+        let conn = self.take_reader()?;
+        // A deferred transaction gives the closure one consistent snapshot.
+        conn.execute_batch("BEGIN").map_err(db_err)?;
+        let out = f(&Db(&conn));
+        let end = conn.execute_batch("COMMIT").map_err(db_err);
+        if out.is_ok() && end.is_ok() {
+            self.return_reader(conn);
+        }
+        out.and(end)
+    }
+
+    fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Job::Write(f, tx))?;
+        rx.recv().unwrap_or_else(|_| Err(Error::Unavailable { part: "database", reason: "the writer has stopped".into() }))
+    }
+
+    fn write_detached(&self, f: DetachedFn) {
+        // A full or closed queue loses only usage rows, never an acknowledged change.
+        let _ = self.send(Job::Detached(f));
+    }
+
+    fn flush(&self) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Job::Flush(tx))?;
+        rx.recv().map_err(|_| Error::Unavailable { part: "database", reason: "the writer has stopped".into() })
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Closes the queue and waits for the writer to commit what it holds.
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Runs one closure inside its own savepoint; a failure (or a panic) rolls back only its changes.
+fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&mut dyn Writes) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+    let out = catch_unwind(AssertUnwindSafe(|| f(&mut Db(conn))))
+        .unwrap_or_else(|_| Err(Error::Internal("a write panicked; its changes were rolled back".into())));
+    let end = if out.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    conn.execute_batch(end).map_err(db_err)?;
+    out
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, batch);
+    }
+}
+
+/// Runs a batch in one transaction and answers every waiting caller after the commit.
+fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut flushes = Vec::new();
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err);
+    for job in batch {
+        match job {
+            Job::Write(f, reply) => {
+                let out = match &begun {
+                    Ok(()) => run_in_savepoint(conn, f),
+                    Err(e) => Err(e.clone()),
+                };
+                replies.push((reply, out));
+            }
+            Job::Detached(f) => {
+                if begun.is_ok()
+                    && let Err(e) = run_in_savepoint(conn, f)
+                {
+                    tracing::warn!(error = %e, "a background write failed");
+                }
+            }
+            Job::Flush(reply) => flushes.push(reply),
+        }
+    }
+    let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(db_err));
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "commit failed; the batch was rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for (reply, out) in replies {
+        let _ = reply.send(match &committed {
+            Ok(()) => out,
+            Err(e) => Err(e.clone()),
+        });
+    }
+    for reply in flushes {
+        let _ = reply.send(());
+    }
+}

@@ -1,0 +1,393 @@
+//! Small value types built once at the edge (parse, don't validate): timestamps, ids, e-mail
+//! addresses, page limits and cursors, request ids, and the random tokens behind them.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `len` random base62 characters from the OS-seeded thread RNG.
+pub fn random_base62(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+/// A point in time, stored as unix milliseconds and written as RFC 3339 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp: {e}"))?;
+        Ok(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse_rfc3339(&s).map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date-time", "description": "RFC 3339 timestamp in UTC"})
+    }
+}
+
+/// Accepts an integer either as a JSON number or as a string of digits (query and path
+/// parameters arrive as strings; the action endpoint sends numbers).
+fn deserialize_integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct IntVisitor;
+    impl Visitor<'_> for IntVisitor {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            Err(E::custom(format!("expected an integer, got {v}")))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| E::custom(format!("expected an integer, got `{v}`")))
+        }
+    }
+    d.deserialize_any(IntVisitor)
+}
+
+/// A positive row id (contacts, tickets, departments, agents, workspaces, sites, keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Id(pub i64);
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = deserialize_integer(d)?;
+        if v < 1 {
+            return Err(de::Error::custom(format!("ids are positive integers, got {v}")));
+        }
+        Ok(Id(v))
+    }
+}
+
+impl JsonSchema for Id {
+    fn schema_name() -> Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "format": "int64", "minimum": 1})
+    }
+}
+
+/// A page size: 1 to 100, 25 when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Limit(u32);
+
+impl Limit {
+    pub const MAX: u32 = 100;
+    pub const DEFAULT: u32 = 25;
+
+    pub fn new(n: i64) -> Result<Self, String> {
+        if (1..=i64::from(Self::MAX)).contains(&n) {
+            Ok(Limit(n as u32))
+        } else {
+            Err(format!("must be between 1 and {}, got {n}", Self::MAX))
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(Self::DEFAULT)
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Limit::new(deserialize_integer(d)?).map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Limit {
+    fn schema_name() -> Cow<'static, str> {
+        "Limit".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "minimum": 1, "maximum": 100, "default": 25})
+    }
+}
+
+/// An opaque position in a list: pass a page's `next_cursor` back to get the next page.
+///
+/// Lists are ordered newest first; the cursor holds the last id returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub i64);
+
+impl Cursor {
+    const PREFIX: &'static str = "c1_";
+
+    pub fn encode(self) -> String {
+        format!("{}{}", Self::PREFIX, self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.strip_prefix(Self::PREFIX)
+            .and_then(|rest| rest.parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(Cursor)
+            .ok_or_else(|| de::Error::custom(format!("`{s}` is not a cursor returned by this API")))
+    }
+}
+
+impl JsonSchema for Cursor {
+    fn schema_name() -> Cow<'static, str> {
+        "Cursor".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "description": "The `next_cursor` of the previous page."})
+    }
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched newest first: the extra row only says
+    /// that another page exists.
+    pub fn from_rows(mut rows: Vec<T>, limit: Limit, id_of: impl Fn(&T) -> i64) -> Self {
+        let limit = limit.get() as usize;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| Cursor(id_of(last)).encode())
+        } else {
+            None
+        };
+        Page { items: rows, next_cursor }
+    }
+}
+
+/// A syntactically valid e-mail address, trimmed; compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        let invalid = |why: &str| Err(format!("`{raw}` is not a valid e-mail address: {why}"));
+        if s.is_empty() {
+            return invalid("it is empty");
+        }
+        if s.len() > 254 {
+            return invalid("it is longer than 254 characters");
+        }
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return invalid("it has no `@`");
+        };
+        if local.is_empty() || local.len() > 64 {
+            return invalid("the part before `@` must have 1 to 64 characters");
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
+            || local.contains('@')
+        {
+            return invalid("it contains a character not allowed in an address");
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2
+            || labels.iter().any(|l| {
+                l.is_empty() || l.starts_with('-') || l.ends_with('-') || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+        {
+            return invalid("the domain must look like `example.com`");
+        }
+        Ok(Email(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form used for uniqueness and lookups.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Email::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Email {
+    fn schema_name() -> Cow<'static, str> {
+        "Email".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "email", "maxLength": 254})
+    }
+}
+
+/// Trims a free-text field and checks its length; `what` names the field in errors.
+pub fn text(field: &str, value: &str, max: usize, required: bool) -> crate::Result<String> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(crate::Error::validation(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(crate::Error::validation(field, format!("must be at most {max} characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// Cleans a list of tags: trimmed, lower-cased, non-empty, at most 64 characters each,
+/// deduplicated with the first occurrence's order kept.
+pub fn clean_tags(field: &str, existing: &[String], new: &[String]) -> crate::Result<Vec<String>> {
+    let mut out: Vec<String> = existing.to_vec();
+    for tag in new {
+        let t = tag.trim().to_lowercase();
+        if t.is_empty() {
+            return Err(crate::Error::validation(field, "tags must not be empty"));
+        }
+        if t.chars().count() > 64 {
+            return Err(crate::Error::validation(field, format!("tag `{t}` is longer than 64 characters")));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.len() > 100 {
+        return Err(crate::Error::validation(field, "a record holds at most 100 tags"));
+    }
+    Ok(out)
+}
+
+/// A request id, `req_` and 24 base62 characters, given to every API response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        RequestId(format!("req_{}", random_base62(24)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert!(Email::parse("ada@example.com").is_ok());
+        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().normalized(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@exa_mple.com", "ada@-x.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn limits_accept_numbers_and_digit_strings_in_range() {
+        let ok: Limit = serde_json::from_value(serde_json::json!("50")).unwrap();
+        assert_eq!(ok.get(), 50);
+        for bad in [serde_json::json!(0), serde_json::json!("abc"), serde_json::json!(101), serde_json::json!(2.5)] {
+            assert!(serde_json::from_value::<Limit>(bad.clone()).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_foreign_strings() {
+        let c: Cursor = serde_json::from_value(serde_json::json!(Cursor(42).encode())).unwrap();
+        assert_eq!(c, Cursor(42));
+        assert!(serde_json::from_value::<Cursor>(serde_json::json!("42")).is_err());
+    }
+
+    #[test]
+    fn tags_are_deduplicated_in_order() {
+        let tags = clean_tags("tags", &["vip".into()], &["Renewal".into(), "vip".into(), "renewal".into()]).unwrap();
+        assert_eq!(tags, vec!["vip", "renewal"]);
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339_utc() {
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp::parse_rfc3339("2026-05-25T12:00:00Z").unwrap().to_rfc3339(), "2026-05-25T12:00:00Z");
+    }
+}
