@@ -93,18 +93,26 @@ impl Opsiq {
         let header = authorization
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| Error::Unauthorized("send an API key as `Authorization: Bearer opq_...`".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthorized("send an API key as `Authorization: Bearer opq_...`".into())
+            })?;
         let token = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(Error::Unauthorized("the Authorization header must use the Bearer scheme".into())),
+            _ => {
+                return Err(Error::Unauthorized(
+                    "the Authorization header must use the Bearer scheme".into(),
+                ));
+            }
         };
         if !keys::looks_like_secret(token) {
-            return Err(Error::Unauthorized("the bearer token is not an OpsIQ API key".into()));
+            return Err(Error::Unauthorized(
+                "the bearer token is not an OpsIQ API key".into(),
+            ));
         }
         let hash = keys::hash(token);
-        let key = self
-            .read(|r| r.key_by_hash(&hash))?
-            .ok_or_else(|| Error::Unauthorized("the API key is not valid (it may have been rotated)".into()))?;
+        let key = self.read(|r| r.key_by_hash(&hash))?.ok_or_else(|| {
+            Error::Unauthorized("the API key is not valid (it may have been rotated)".into())
+        })?;
         if key.revoked_at.is_some() {
             return Err(Error::Unauthorized("the API key has been revoked".into()));
         }
@@ -142,9 +150,14 @@ impl Opsiq {
         };
         if let Some(p) = &principal {
             let key = p.key_id;
-            self.store().write_detached(Box::new(move |w| w.touch_key(key, Timestamp::now())));
+            self.store()
+                .write_detached(Box::new(move |w| w.touch_key(key, Timestamp::now())));
         }
-        ApiResponse { status, body, request_id: req.request_id }
+        ApiResponse {
+            status,
+            body,
+            request_id: req.request_id,
+        }
     }
 
     /// Answers a request that failed before it reached an action (no route, body too large):
@@ -160,26 +173,46 @@ impl Opsiq {
             latency_us: started.elapsed().as_micros() as i64,
             created_at: Timestamp::now(),
         });
-        ApiResponse { status: error.status(), body: error_body(&error, &request_id), request_id }
+        ApiResponse {
+            status: error.status(),
+            body: error_body(&error, &request_id),
+            request_id,
+        }
     }
 
     fn audit_detached(&self, entry: AuditEntry) {
-        self.store().write_detached(Box::new(move |w| w.insert_audit(&entry)));
+        self.store()
+            .write_detached(Box::new(move |w| w.insert_audit(&entry)));
     }
 
-    fn dispatch(&self, req: &ApiRequest, principal_out: &mut Option<Principal>) -> Result<(Call, Output)> {
-        let action = self.catalog().get(&req.action).ok_or_else(|| Error::RouteNotFound {
-            method: "POST".into(),
-            path: format!("action `{}`", req.action),
-        })?;
+    fn dispatch(
+        &self,
+        req: &ApiRequest,
+        principal_out: &mut Option<Principal>,
+    ) -> Result<(Call, Output)> {
+        let action = self
+            .catalog()
+            .get(&req.action)
+            .ok_or_else(|| Error::RouteNotFound {
+                method: "POST".into(),
+                path: format!("action `{}`", req.action),
+            })?;
         let principal = self.authenticate(req.authorization.as_deref())?;
         *principal_out = Some(principal.clone());
         if !principal.has(action.scope) {
             return Err(Error::ScopeRequired(action.scope));
         }
         let params = params(req)?;
-        let call = Call::new(principal, req.request_id.clone(), &action.id, req.started, action.success_status);
-        let output = action.run(self, &call, params).map_err(|e| relabel(e, req, action))?;
+        let call = Call::new(
+            principal,
+            req.request_id.clone(),
+            &action.id,
+            req.started,
+            action.success_status,
+        );
+        let output = action
+            .run(self, &call, params)
+            .map_err(|e| relabel(e, req, action))?;
         Ok((call, output))
     }
 }
@@ -187,12 +220,22 @@ impl Opsiq {
 /// Merges the request's parameters into one object: the JSON body's fields, then query pairs,
 /// then path parameters (which nothing may override).
 fn params(req: &ApiRequest) -> Result<Map<String, Value>> {
-    let mut params = match req.body.as_deref().filter(|b| !b.iter().all(u8::is_ascii_whitespace)) {
+    let mut params = match req
+        .body
+        .as_deref()
+        .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
+    {
         None => Map::new(),
         Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => map,
             Ok(other) => {
-                return Err(Error::validation("body", format!("the request body must be a JSON object, not {}", kind(&other))));
+                return Err(Error::validation(
+                    "body",
+                    format!(
+                        "the request body must be a JSON object, not {}",
+                        kind(&other)
+                    ),
+                ));
             }
             Err(e) => return Err(Error::InvalidJson(e.to_string())),
         },
@@ -223,7 +266,9 @@ fn kind(v: &Value) -> &'static str {
 /// A validation error about a query parameter is a 400 naming the parameter; one about a path
 /// parameter means no such resource (404).
 fn relabel(error: Error, req: &ApiRequest, action: &Action) -> Error {
-    let Error::Validation { field, reason } = &error else { return error };
+    let Error::Validation { field, reason } = &error else {
+        return error;
+    };
     let root = field.split(['.', '[']).next().unwrap_or(field);
     if let Some((_, value)) = req.path_params.iter().find(|(name, _)| name == root) {
         return Error::not_found(action.noun, value);

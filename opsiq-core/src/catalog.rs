@@ -42,9 +42,15 @@ impl Method {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            Method::Get,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 
@@ -64,7 +70,9 @@ pub struct Route {
 impl Route {
     /// The `{name}` segments of the template, in order.
     pub fn path_params(&self) -> impl Iterator<Item = &str> {
-        self.path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
     }
 
     /// Matches a concrete path against the template, returning the path parameters.
@@ -123,7 +131,11 @@ pub struct Action {
 
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Action").field("id", &self.id).field("scope", &self.scope).field("routes", &self.routes).finish()
+        f.debug_struct("Action")
+            .field("id", &self.id)
+            .field("scope", &self.scope)
+            .field("routes", &self.routes)
+            .finish()
     }
 }
 
@@ -141,9 +153,21 @@ impl Action {
     {
         let run: Runner = Arc::new(move |op, call, params| {
             let output = f(op, call, decode(params)?)?;
-            Ok(Output { data: to_value(&output)?, next_cursor: None })
+            Ok(Output {
+                data: to_value(&output)?,
+                next_cursor: None,
+            })
         });
-        Action::with_runner(id, scope, noun, summary, schema_of::<I>, schema_of::<O>, false, run)
+        Action::with_runner(
+            id,
+            scope,
+            noun,
+            summary,
+            schema_of::<I>,
+            schema_of::<O>,
+            false,
+            run,
+        )
     }
 
     /// An action returning a page of a list.
@@ -155,9 +179,21 @@ impl Action {
     {
         let run: Runner = Arc::new(move |op, call, params| {
             let page = f(op, call, decode(params)?)?;
-            Ok(Output { data: to_value(&page.items)?, next_cursor: Some(page.next_cursor) })
+            Ok(Output {
+                data: to_value(&page.items)?,
+                next_cursor: Some(page.next_cursor),
+            })
         });
-        Action::with_runner(id, scope, noun, summary, schema_of::<I>, schema_of::<Vec<T>>, true, run)
+        Action::with_runner(
+            id,
+            scope,
+            noun,
+            summary,
+            schema_of::<I>,
+            schema_of::<Vec<T>>,
+            true,
+            run,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -190,7 +226,10 @@ impl Action {
 
     /// Binds a REST route (the path is relative to `/api/v1`).
     pub fn route(mut self, method: Method, path: &str) -> Self {
-        self.routes.push(Route { method, path: format!("{API_PREFIX}{path}") });
+        self.routes.push(Route {
+            method,
+            path: format!("{API_PREFIX}{path}"),
+        });
         self
     }
 
@@ -221,7 +260,8 @@ impl Action {
 }
 
 fn to_value<T: Serialize>(value: &T) -> Result<Value> {
-    serde_json::to_value(value).map_err(|e| Error::Internal(format!("cannot serialise output: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| Error::Internal(format!("cannot serialise output: {e}")))
 }
 
 /// Decodes an action's parameters into its typed input. Errors name the field: the path of the
@@ -233,11 +273,16 @@ pub fn decode<I: DeserializeOwned>(params: Map<String, Value>) -> Result<I> {
         let field = if path.is_empty() || path == "." {
             backticked(&message).unwrap_or_else(|| "params".to_string())
         } else if message.starts_with("unknown field") {
-            backticked(&message).map(|f| format!("{path}.{f}")).unwrap_or(path)
+            backticked(&message)
+                .map(|f| format!("{path}.{f}"))
+                .unwrap_or(path)
         } else {
             path
         };
-        Error::Validation { field, reason: message }
+        Error::Validation {
+            field,
+            reason: message,
+        }
     })
 }
 
@@ -257,8 +302,13 @@ impl Catalog {
     /// The actions OpsIQ ships with.
     pub fn builtin() -> Self {
         let mut catalog = Catalog::default();
-        for action in crate::contacts::actions().into_iter().chain(crate::tickets::actions()) {
-            catalog.register(action).expect("built-in actions are unique");
+        for action in crate::contacts::actions()
+            .into_iter()
+            .chain(crate::tickets::actions())
+        {
+            catalog
+                .register(action)
+                .expect("built-in actions are unique");
         }
         catalog
     }
@@ -266,11 +316,22 @@ impl Catalog {
     /// Adds an action; its id and each of its routes must be new.
     pub fn register(&mut self, action: Action) -> Result<()> {
         if self.get(&action.id).is_some() {
-            return Err(Error::validation("id", format!("action `{}` is already registered", action.id)));
+            return Err(Error::validation(
+                "id",
+                format!("action `{}` is already registered", action.id),
+            ));
         }
         for route in &action.routes {
-            if self.actions.iter().flat_map(|a| &a.routes).any(|r| r == route) {
-                return Err(Error::validation("route", format!("{} {} is already bound", route.method, route.path)));
+            if self
+                .actions
+                .iter()
+                .flat_map(|a| &a.routes)
+                .any(|r| r == route)
+            {
+                return Err(Error::validation(
+                    "route",
+                    format!("{} {} is already bound", route.method, route.path),
+                ));
             }
         }
         self.actions.push(action);
@@ -292,8 +353,14 @@ mod tests {
 
     #[test]
     fn route_templates_bind_named_segments() {
-        let route = Route { method: Method::Get, path: "/api/v1/tickets/{id}".into() };
-        assert_eq!(route.matches("/api/v1/tickets/42"), Some(vec![("id".into(), "42".into())]));
+        let route = Route {
+            method: Method::Get,
+            path: "/api/v1/tickets/{id}".into(),
+        };
+        assert_eq!(
+            route.matches("/api/v1/tickets/42"),
+            Some(vec![("id".into(), "42".into())])
+        );
         assert_eq!(route.matches("/api/v1/tickets/"), None);
         assert_eq!(route.matches("/api/v1/tickets/42/x"), None);
         assert_eq!(route.matches("/api/v1/contacts/42"), None);
@@ -306,7 +373,12 @@ mod tests {
         let routes: Vec<String> = catalog
             .actions()
             .iter()
-            .flat_map(|a| a.routes.iter().filter(|r| r.method != Method::Put).map(|r| format!("{} {}", r.method, r.path)))
+            .flat_map(|a| {
+                a.routes
+                    .iter()
+                    .filter(|r| r.method != Method::Put)
+                    .map(|r| format!("{} {}", r.method, r.path))
+            })
             .collect();
         assert_eq!(routes.len(), 10, "{routes:?}");
     }

@@ -154,13 +154,22 @@ fn opt_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<Strin
 
 fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
     if attributes.len() > 100 {
-        return Err(Error::validation("attributes", "a contact holds at most 100 attributes"));
+        return Err(Error::validation(
+            "attributes",
+            "a contact holds at most 100 attributes",
+        ));
     }
     if let Some(key) = attributes.keys().find(|k| k.is_empty() || k.len() > 64) {
-        return Err(Error::validation("attributes", format!("attribute name `{key}` must have 1 to 64 characters")));
+        return Err(Error::validation(
+            "attributes",
+            format!("attribute name `{key}` must have 1 to 64 characters"),
+        ));
     }
     if serde_json::to_string(attributes).map_or(0, |s| s.len()) > 16 * 1024 {
-        return Err(Error::validation("attributes", "attributes must serialise to at most 16 KiB"));
+        return Err(Error::validation(
+            "attributes",
+            "attributes must serialise to at most 16 KiB",
+        ));
     }
     Ok(())
 }
@@ -176,33 +185,56 @@ impl ContactFields {
             attributes: input.attributes,
         };
         check_attributes(&fields.attributes)?;
-        if fields.name.is_none() && fields.email.is_none() && fields.phone.is_none() && fields.external_id.is_none() {
-            return Err(Error::validation("email", "a contact needs at least an email, name, phone or external_id"));
+        if fields.name.is_none()
+            && fields.email.is_none()
+            && fields.phone.is_none()
+            && fields.external_id.is_none()
+        {
+            return Err(Error::validation(
+                "email",
+                "a contact needs at least an email, name, phone or external_id",
+            ));
         }
         Ok(fields)
     }
 }
 
 /// Checks that no other contact of the workspace holds the e-mail or external id.
-fn check_unique(w: &dyn Writes, workspace: Id, id: Option<Id>, fields: &ContactFields) -> Result<()> {
+fn check_unique(
+    w: &dyn Writes,
+    workspace: Id,
+    id: Option<Id>,
+    fields: &ContactFields,
+) -> Result<()> {
     if let Some(email) = &fields.email
         && let Some(other) = w.contact_by_email(workspace, &email.normalized())?
         && Some(other.id) != id
     {
-        return Err(Error::validation("email", format!("contact {} already has the email `{}`", other.id, email.as_str())));
+        return Err(Error::validation(
+            "email",
+            format!(
+                "contact {} already has the email `{}`",
+                other.id,
+                email.as_str()
+            ),
+        ));
     }
     if let Some(ext) = &fields.external_id
         && let Some(other) = w.contact_id_by_external_id(workspace, ext)?
         && Some(other) != id
     {
-        return Err(Error::validation("external_id", format!("contact {other} already has the external_id `{ext}`")));
+        return Err(Error::validation(
+            "external_id",
+            format!("contact {other} already has the external_id `{ext}`"),
+        ));
     }
     Ok(())
 }
 
 /// Loads a contact of the workspace, or 404.
 fn load(w: &dyn Writes, workspace: Id, id: Id) -> Result<Contact> {
-    w.contact(workspace, id)?.ok_or_else(|| Error::not_found("contact", id))
+    w.contact(workspace, id)?
+        .ok_or_else(|| Error::not_found("contact", id))
 }
 
 /// Finds the workspace's contact with this e-mail, or creates it (used by ticket creation).
@@ -217,7 +249,11 @@ pub(crate) fn find_or_create_by_email(
     if let Some(contact) = w.contact_by_email(workspace, &email.normalized())? {
         return Ok(contact);
     }
-    let fields = ContactFields { name, email: Some(email.clone()), ..ContactFields::default() };
+    let fields = ContactFields {
+        name,
+        email: Some(email.clone()),
+        ..ContactFields::default()
+    };
     let id = w.insert_contact(workspace, Some(site), &fields, now)?;
     load(w, workspace, id)
 }
@@ -225,7 +261,10 @@ pub(crate) fn find_or_create_by_email(
 impl Opsiq {
     pub fn list_contacts(&self, call: &Call, input: ListContacts) -> Result<Page<Contact>> {
         let filter = ContactFilter {
-            q: input.q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty()),
+            q: input
+                .q
+                .map(|q| q.trim().to_string())
+                .filter(|q| !q.is_empty()),
             before: input.cursor,
             limit: input.limit,
         };
@@ -249,17 +288,33 @@ impl Opsiq {
 
     pub fn get_contact(&self, call: &Call, input: ContactId) -> Result<Contact> {
         let workspace = call.principal.workspace_id;
-        self.read(|r| r.contact(workspace, input.id))?.ok_or_else(|| Error::not_found("contact", input.id))
+        self.read(|r| r.contact(workspace, input.id))?
+            .ok_or_else(|| Error::not_found("contact", input.id))
     }
 
     pub fn update_contact(&self, call: &Call, input: UpdateContact) -> Result<Contact> {
         let workspace = call.principal.workspace_id;
         let author = call.author();
-        let name = input.name.map(|v| opt_text("name", v.as_deref(), 200)).transpose()?;
-        let phone = input.phone.map(|v| opt_text("phone", v.as_deref(), 50)).transpose()?;
-        let external_id = input.external_id.map(|v| opt_text("external_id", v.as_deref(), 200)).transpose()?;
-        let tags = input.tags.map(|t| clean_tags("tags", &[], &t)).transpose()?;
-        let note = input.note.map(|n| text("note", &n, 10_000, true)).transpose()?;
+        let name = input
+            .name
+            .map(|v| opt_text("name", v.as_deref(), 200))
+            .transpose()?;
+        let phone = input
+            .phone
+            .map(|v| opt_text("phone", v.as_deref(), 50))
+            .transpose()?;
+        let external_id = input
+            .external_id
+            .map(|v| opt_text("external_id", v.as_deref(), 200))
+            .transpose()?;
+        let tags = input
+            .tags
+            .map(|t| clean_tags("tags", &[], &t))
+            .transpose()?;
+        let note = input
+            .note
+            .map(|n| text("note", &n, 10_000, true))
+            .transpose()?;
         let nothing = name.is_none()
             && input.email.is_none()
             && phone.is_none()
@@ -301,8 +356,15 @@ impl Opsiq {
                 }
                 check_attributes(&fields.attributes)?;
             }
-            if fields.name.is_none() && fields.email.is_none() && fields.phone.is_none() && fields.external_id.is_none() {
-                return Err(Error::validation("email", "a contact needs at least an email, name, phone or external_id"));
+            if fields.name.is_none()
+                && fields.email.is_none()
+                && fields.phone.is_none()
+                && fields.external_id.is_none()
+            {
+                return Err(Error::validation(
+                    "email",
+                    "a contact needs at least an email, name, phone or external_id",
+                ));
             }
             check_unique(w, workspace, Some(current.id), &fields)?;
             let now = Timestamp::now();

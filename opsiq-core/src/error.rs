@@ -29,7 +29,11 @@ pub enum Error {
     RouteNotFound { method: String, path: String },
     /// The path exists but not for this method.
     #[error("{method} is not allowed on {path}; allowed: {}", allowed.join(", "))]
-    MethodNotAllowed { method: String, path: String, allowed: Vec<String> },
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: Vec<String>,
+    },
     /// A field of the input is missing, of the wrong type or fails validation.
     #[error("field `{field}`: {reason}")]
     Validation { field: String, reason: String },
@@ -46,15 +50,24 @@ pub enum Error {
 
 impl Error {
     pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Validation { field: field.into(), reason: reason.into() }
+        Error::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn parameter(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { name: name.into(), reason: reason.into() }
+        Error::InvalidParameter {
+            name: name.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
-        Error::NotFound { resource, id: id.to_string() }
+        Error::NotFound {
+            resource,
+            id: id.to_string(),
+        }
     }
 
     /// The HTTP status of the public status table.

@@ -58,7 +58,10 @@ impl FromStr for EventType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown event type `{s}`"))
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown event type `{s}`"))
     }
 }
 
@@ -75,7 +78,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(workspace_id: Id, event: EventType, data: Value) -> Self {
-        Event { id: format!("evt_{}", random_base62(24)), workspace_id, event, created_at: Timestamp::now(), data }
+        Event {
+            id: format!("evt_{}", random_base62(24)),
+            workspace_id,
+            event,
+            created_at: Timestamp::now(),
+            data,
+        }
     }
 
     /// The delivered body: `{"event","id","created_at","data"}`.

@@ -41,7 +41,11 @@ pub struct Secret {
 impl Secret {
     pub fn generate() -> Self {
         let plaintext = format!("{PREFIX}{}", random_base62(SECRET_LEN));
-        Secret { hash: hash(&plaintext), prefix: plaintext[..PREFIX.len() + 8].to_string(), plaintext }
+        Secret {
+            hash: hash(&plaintext),
+            prefix: plaintext[..PREFIX.len() + 8].to_string(),
+            plaintext,
+        }
     }
 }
 
@@ -57,9 +61,9 @@ pub fn hash(secret: &str) -> String {
 
 /// Whether a presented token is shaped like one of our secrets (checked before any lookup).
 pub fn looks_like_secret(token: &str) -> bool {
-    token
-        .strip_prefix(PREFIX)
-        .is_some_and(|rest| rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    token.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 /// A key to insert, already validated.
@@ -110,30 +114,56 @@ pub struct IssuedKey {
 impl crate::Opsiq {
     /// Creates a key in `workspace` acting for `site` (id, site key or domain; the workspace's
     /// first site when not given).
-    pub fn create_key(&self, workspace: Id, site: Option<&str>, name: &str, scopes: &[Scope]) -> Result<IssuedKey> {
+    pub fn create_key(
+        &self,
+        workspace: Id,
+        site: Option<&str>,
+        name: &str,
+        scopes: &[Scope],
+    ) -> Result<IssuedKey> {
         let name = text("name", name, 200, true)?;
         if scopes.is_empty() {
-            return Err(Error::validation("scopes", "at least one scope is required"));
+            return Err(Error::validation(
+                "scopes",
+                "at least one scope is required",
+            ));
         }
-        self.read(|r| r.workspace(workspace))?.ok_or_else(|| Error::not_found("workspace", workspace))?;
+        self.read(|r| r.workspace(workspace))?
+            .ok_or_else(|| Error::not_found("workspace", workspace))?;
         let site = match site {
             Some(reference) => self.find_site(workspace, reference)?,
             None => self
                 .list_sites(Some(workspace))?
                 .into_iter()
                 .next()
-                .ok_or_else(|| Error::validation("site", format!("workspace {workspace} has no site; add one first")))?,
+                .ok_or_else(|| {
+                    Error::validation(
+                        "site",
+                        format!("workspace {workspace} has no site; add one first"),
+                    )
+                })?,
         };
         let secret = Secret::generate();
         let mut scopes = scopes.to_vec();
         scopes.sort();
         scopes.dedup();
-        let new = NewKey { workspace_id: workspace, site_id: site.id, name, scopes, hash: secret.hash.clone(), prefix: secret.prefix.clone() };
+        let new = NewKey {
+            workspace_id: workspace,
+            site_id: site.id,
+            name,
+            scopes,
+            hash: secret.hash.clone(),
+            prefix: secret.prefix.clone(),
+        };
         let key = self.write(move |w| {
             let id = w.insert_key(&new, Timestamp::now())?;
-            w.key(id)?.ok_or_else(|| Error::Internal("key vanished".into()))
+            w.key(id)?
+                .ok_or_else(|| Error::Internal("key vanished".into()))
         })?;
-        Ok(IssuedKey { key, secret: secret.plaintext })
+        Ok(IssuedKey {
+            key,
+            secret: secret.plaintext,
+        })
     }
 
     pub fn list_keys(&self, workspace: Option<Id>) -> Result<Vec<ApiKey>> {
@@ -147,12 +177,19 @@ impl crate::Opsiq {
         let key = self.write(move |w| {
             let key = w.key(id)?.ok_or_else(|| Error::not_found("key", id))?;
             if key.revoked_at.is_some() {
-                return Err(Error::validation("id", format!("key {id} is revoked; create a new key instead")));
+                return Err(Error::validation(
+                    "id",
+                    format!("key {id} is revoked; create a new key instead"),
+                ));
             }
             w.replace_key_secret(id, &hash, &prefix, Timestamp::now())?;
-            w.key(id)?.ok_or_else(|| Error::Internal("key vanished".into()))
+            w.key(id)?
+                .ok_or_else(|| Error::Internal("key vanished".into()))
         })?;
-        Ok(IssuedKey { key, secret: secret.plaintext })
+        Ok(IssuedKey {
+            key,
+            secret: secret.plaintext,
+        })
     }
 
     /// Revokes a key for good.
@@ -160,7 +197,8 @@ impl crate::Opsiq {
         self.write(move |w| {
             w.key(id)?.ok_or_else(|| Error::not_found("key", id))?;
             w.revoke_key(id, Timestamp::now())?;
-            w.key(id)?.ok_or_else(|| Error::Internal("key vanished".into()))
+            w.key(id)?
+                .ok_or_else(|| Error::Internal("key vanished".into()))
         })
     }
 }
@@ -177,7 +215,10 @@ mod tests {
         assert!(s.plaintext.starts_with(&s.prefix));
         assert_ne!(Secret::generate().plaintext, s.plaintext);
         // The published SHA-256 of "abc".
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

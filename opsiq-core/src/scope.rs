@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One scope of the public scope table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Scope {
     #[serde(rename = "contacts.read")]
     ContactsRead,
@@ -68,7 +70,11 @@ impl Scope {
     }
 
     pub fn join(scopes: &[Scope]) -> String {
-        scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -82,12 +88,15 @@ impl FromStr for Scope {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown scope `{s}`; known scopes: {}",
-                Scope::ALL.map(Scope::as_str).join(", ")
-            )
-        })
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scope `{s}`; known scopes: {}",
+                    Scope::ALL.map(Scope::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -109,7 +118,11 @@ mod tests {
             Scope::parse_list("tickets.write, contacts.read,tickets.write"),
             Ok(vec![Scope::ContactsRead, Scope::TicketsWrite])
         );
-        assert!(Scope::parse_list("tickets.admin").unwrap_err().contains("tickets.admin"));
+        assert!(
+            Scope::parse_list("tickets.admin")
+                .unwrap_err()
+                .contains("tickets.admin")
+        );
         assert!(Scope::parse_list(" , ").is_err());
     }
 }

@@ -24,12 +24,18 @@ pub struct Opsiq {
 impl Opsiq {
     /// A service over any store, with the built-in catalog.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Opsiq { store, catalog: Arc::new(Catalog::builtin()) }
+        Opsiq {
+            store,
+            catalog: Arc::new(Catalog::builtin()),
+        }
     }
 
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Ok(Opsiq::new(Arc::new(SqliteStore::open(path.as_ref(), SqliteConfig::default())?)))
+        Ok(Opsiq::new(Arc::new(SqliteStore::open(
+            path.as_ref(),
+            SqliteConfig::default(),
+        )?)))
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -45,7 +51,9 @@ impl Opsiq {
         let mut f = Some(f);
         let mut out = None;
         self.store.read_with(&mut |reads| {
-            let f = f.take().ok_or_else(|| Error::Internal("read closure ran twice".into()))?;
+            let f = f
+                .take()
+                .ok_or_else(|| Error::Internal("read closure ran twice".into()))?;
             out = Some(f(reads)?);
             Ok(())
         })?;
@@ -58,7 +66,9 @@ impl Opsiq {
         &self,
         f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let boxed = self.store.write_boxed(Box::new(move |w| f(w).map(|t| Box::new(t) as _)))?;
+        let boxed = self
+            .store
+            .write_boxed(Box::new(move |w| f(w).map(|t| Box::new(t) as _)))?;
         boxed
             .downcast::<T>()
             .map(|t| *t)
@@ -75,7 +85,10 @@ impl Opsiq {
         let entry = call.audit_entry(None);
         let out = self.write(move |w| {
             let out = f(w)?;
-            w.insert_audit(&AuditEntry { latency_us: entry.latency_us.max(1), ..entry })?;
+            w.insert_audit(&AuditEntry {
+                latency_us: entry.latency_us.max(1),
+                ..entry
+            })?;
             Ok(out)
         })?;
         call.audited.store(true, Ordering::Release);
@@ -95,8 +108,21 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn new(principal: Principal, request_id: RequestId, action: &str, started: Instant, success_status: u16) -> Self {
-        Call { principal, request_id, action: action.to_string(), started, success_status, audited: AtomicBool::new(false) }
+    pub fn new(
+        principal: Principal,
+        request_id: RequestId,
+        action: &str,
+        started: Instant,
+        success_status: u16,
+    ) -> Self {
+        Call {
+            principal,
+            request_id,
+            action: action.to_string(),
+            started,
+            success_status,
+            audited: AtomicBool::new(false),
+        }
     }
 
     /// Whether the call's audit row was already written with its change.

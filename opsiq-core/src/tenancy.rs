@@ -60,14 +60,24 @@ impl NewSite {
             Some(n) => text("name", n, 200, true)?,
             None => domain.clone(),
         };
-        Ok(NewSite { workspace_id, name, domain, site_key: format!("site_{}", random_base62(24)) })
+        Ok(NewSite {
+            workspace_id,
+            name,
+            domain,
+            site_key: format!("site_{}", random_base62(24)),
+        })
     }
 }
 
 /// A bare host name (`shop.example.com`, `localhost`), lower-cased; no scheme, path or port.
 pub fn parse_domain(raw: &str) -> Result<String> {
     let d = raw.trim().trim_end_matches('.').to_lowercase();
-    let bad = |why: &str| Err(Error::validation("domain", format!("`{raw}` is not a domain: {why}")));
+    let bad = |why: &str| {
+        Err(Error::validation(
+            "domain",
+            format!("`{raw}` is not a domain: {why}"),
+        ))
+    };
     if d.is_empty() || d.len() > 253 {
         return bad("it must have 1 to 253 characters");
     }
@@ -75,7 +85,11 @@ pub fn parse_domain(raw: &str) -> Result<String> {
         return bad("give the host name only, without scheme, port or path");
     }
     if d.split('.').any(|l| {
-        l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-') || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        l.is_empty()
+            || l.len() > 63
+            || l.starts_with('-')
+            || l.ends_with('-')
+            || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     }) {
         return bad("labels are letters, digits and inner hyphens");
     }
@@ -94,7 +108,8 @@ impl crate::Opsiq {
         if !self.read(|r| r.workspaces())?.is_empty() {
             return Ok(None);
         }
-        self.create_workspace(DEFAULT_WORKSPACE, DEFAULT_DOMAIN).map(Some)
+        self.create_workspace(DEFAULT_WORKSPACE, DEFAULT_DOMAIN)
+            .map(Some)
     }
 
     /// Creates a workspace with its first site and a default department.
@@ -107,8 +122,12 @@ impl crate::Opsiq {
             let new_site = NewSite::parse(id, None, &domain)?;
             let site_id = w.insert_site(&new_site, now)?;
             w.insert_department(id, DEFAULT_DEPARTMENT, now)?;
-            let workspace = w.workspace(id)?.ok_or_else(|| Error::Internal("workspace vanished".into()))?;
-            let site = w.site(site_id)?.ok_or_else(|| Error::Internal("site vanished".into()))?;
+            let workspace = w
+                .workspace(id)?
+                .ok_or_else(|| Error::Internal("workspace vanished".into()))?;
+            let site = w
+                .site(site_id)?
+                .ok_or_else(|| Error::Internal("site vanished".into()))?;
             Ok((workspace, site))
         })
     }
@@ -121,12 +140,23 @@ impl crate::Opsiq {
     pub fn add_site(&self, workspace: Id, name: Option<&str>, domain: &str) -> Result<Site> {
         let new = NewSite::parse(workspace, name, domain)?;
         self.write(move |w| {
-            w.workspace(workspace)?.ok_or_else(|| Error::not_found("workspace", workspace))?;
-            if w.sites(Some(workspace))?.iter().any(|s| s.domain == new.domain) {
-                return Err(Error::validation("domain", format!("workspace {workspace} already has a site for `{}`", new.domain)));
+            w.workspace(workspace)?
+                .ok_or_else(|| Error::not_found("workspace", workspace))?;
+            if w.sites(Some(workspace))?
+                .iter()
+                .any(|s| s.domain == new.domain)
+            {
+                return Err(Error::validation(
+                    "domain",
+                    format!(
+                        "workspace {workspace} already has a site for `{}`",
+                        new.domain
+                    ),
+                ));
             }
             let id = w.insert_site(&new, Timestamp::now())?;
-            w.site(id)?.ok_or_else(|| Error::Internal("site vanished".into()))
+            w.site(id)?
+                .ok_or_else(|| Error::Internal("site vanished".into()))
         })
     }
 
@@ -147,12 +177,20 @@ impl crate::Opsiq {
     pub fn add_department(&self, workspace: Id, name: &str) -> Result<Department> {
         let name = text("name", name, 200, true)?;
         self.write(move |w| {
-            w.workspace(workspace)?.ok_or_else(|| Error::not_found("workspace", workspace))?;
-            if w.departments(workspace)?.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
-                return Err(Error::validation("name", format!("workspace {workspace} already has a department `{name}`")));
+            w.workspace(workspace)?
+                .ok_or_else(|| Error::not_found("workspace", workspace))?;
+            if w.departments(workspace)?
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&name))
+            {
+                return Err(Error::validation(
+                    "name",
+                    format!("workspace {workspace} already has a department `{name}`"),
+                ));
             }
             let id = w.insert_department(workspace, &name, Timestamp::now())?;
-            w.department(workspace, id)?.ok_or_else(|| Error::Internal("department vanished".into()))
+            w.department(workspace, id)?
+                .ok_or_else(|| Error::Internal("department vanished".into()))
         })
     }
 
@@ -164,12 +202,23 @@ impl crate::Opsiq {
         let name = text("name", name, 200, true)?;
         let email = Email::parse(email).map_err(|e| Error::validation("email", e))?;
         self.write(move |w| {
-            w.workspace(workspace)?.ok_or_else(|| Error::not_found("workspace", workspace))?;
-            if w.agents(workspace)?.iter().any(|a| a.email.normalized() == email.normalized()) {
-                return Err(Error::validation("email", format!("workspace {workspace} already has an agent `{}`", email.as_str())));
+            w.workspace(workspace)?
+                .ok_or_else(|| Error::not_found("workspace", workspace))?;
+            if w.agents(workspace)?
+                .iter()
+                .any(|a| a.email.normalized() == email.normalized())
+            {
+                return Err(Error::validation(
+                    "email",
+                    format!(
+                        "workspace {workspace} already has an agent `{}`",
+                        email.as_str()
+                    ),
+                ));
             }
             let id = w.insert_agent(workspace, &name, &email, Timestamp::now())?;
-            w.agent(workspace, id)?.ok_or_else(|| Error::Internal("agent vanished".into()))
+            w.agent(workspace, id)?
+                .ok_or_else(|| Error::Internal("agent vanished".into()))
         })
     }
 
@@ -184,9 +233,19 @@ mod tests {
 
     #[test]
     fn domains_are_host_names_only() {
-        assert_eq!(parse_domain("Shop.Example.com.").unwrap(), "shop.example.com");
+        assert_eq!(
+            parse_domain("Shop.Example.com.").unwrap(),
+            "shop.example.com"
+        );
         assert_eq!(parse_domain("localhost").unwrap(), "localhost");
-        for bad in ["", "https://x.com", "x.com/path", "x.com:8080", "-x.com", "a..b"] {
+        for bad in [
+            "",
+            "https://x.com",
+            "x.com/path",
+            "x.com:8080",
+            "-x.com",
+            "a..b",
+        ] {
             assert!(parse_domain(bad).is_err(), "{bad:?}");
         }
     }

@@ -195,22 +195,34 @@ where
 }
 
 /// Checks that a department and an agent exist in the workspace (422 naming the field).
-fn check_routing(w: &dyn Writes, workspace: Id, department: Option<Id>, assignee: Option<Id>) -> Result<()> {
+fn check_routing(
+    w: &dyn Writes,
+    workspace: Id,
+    department: Option<Id>,
+    assignee: Option<Id>,
+) -> Result<()> {
     if let Some(d) = department
         && w.department(workspace, d)?.is_none()
     {
-        return Err(Error::validation("department_id", format!("no department with id {d} in this workspace")));
+        return Err(Error::validation(
+            "department_id",
+            format!("no department with id {d} in this workspace"),
+        ));
     }
     if let Some(a) = assignee
         && w.agent(workspace, a)?.is_none()
     {
-        return Err(Error::validation("assignee_id", format!("no agent with id {a} in this workspace")));
+        return Err(Error::validation(
+            "assignee_id",
+            format!("no agent with id {a} in this workspace"),
+        ));
     }
     Ok(())
 }
 
 fn load(w: &dyn Writes, workspace: Id, id: Id) -> Result<Ticket> {
-    w.ticket(workspace, id)?.ok_or_else(|| Error::not_found("ticket", id))
+    w.ticket(workspace, id)?
+        .ok_or_else(|| Error::not_found("ticket", id))
 }
 
 impl Opsiq {
@@ -258,20 +270,33 @@ impl Opsiq {
             };
             let id = w.insert_ticket(&new, now)?;
             let ticket = load(w, workspace, id)?;
-            w.insert_event(&Event::new(workspace, EventType::TicketCreated, created_data(&ticket)))?;
+            w.insert_event(&Event::new(
+                workspace,
+                EventType::TicketCreated,
+                created_data(&ticket),
+            ))?;
             Ok(ticket)
         })
     }
 
     pub fn get_ticket(&self, call: &Call, input: TicketId) -> Result<Ticket> {
         let workspace = call.principal.workspace_id;
-        self.read(|r| r.ticket(workspace, input.id))?.ok_or_else(|| Error::not_found("ticket", input.id))
+        self.read(|r| r.ticket(workspace, input.id))?
+            .ok_or_else(|| Error::not_found("ticket", input.id))
     }
 
     pub fn update_ticket(&self, call: &Call, input: UpdateTicket) -> Result<Ticket> {
         let workspace = call.principal.workspace_id;
-        let subject = input.subject.as_deref().map(|s| text("subject", s, 500, true)).transpose()?;
-        let tags = input.tags.as_deref().map(|t| clean_tags("tags", &[], t)).transpose()?;
+        let subject = input
+            .subject
+            .as_deref()
+            .map(|s| text("subject", s, 500, true))
+            .transpose()?;
+        let tags = input
+            .tags
+            .as_deref()
+            .map(|t| clean_tags("tags", &[], t))
+            .transpose()?;
         if input.status.is_none()
             && input.priority.is_none()
             && input.department_id.is_none()
@@ -293,7 +318,12 @@ impl Opsiq {
             fields.assignee_id = input.assignee_id.unwrap_or(fields.assignee_id);
             fields.subject = subject.unwrap_or(fields.subject);
             fields.tags = tags.unwrap_or(fields.tags);
-            check_routing(w, workspace, input.department_id.flatten(), input.assignee_id.flatten())?;
+            check_routing(
+                w,
+                workspace,
+                input.department_id.flatten(),
+                input.assignee_id.flatten(),
+            )?;
             let changes = changes(&TicketFields::from(&current), &fields);
             if changes.is_empty() {
                 return Ok(current);
@@ -327,8 +357,16 @@ fn changes(old: &TicketFields, new: &TicketFields) -> Map<String, Value> {
     };
     diff("status", json!(old.status), json!(new.status));
     diff("priority", json!(old.priority), json!(new.priority));
-    diff("department_id", json!(old.department_id), json!(new.department_id));
-    diff("assignee_id", json!(old.assignee_id), json!(new.assignee_id));
+    diff(
+        "department_id",
+        json!(old.department_id),
+        json!(new.department_id),
+    );
+    diff(
+        "assignee_id",
+        json!(old.assignee_id),
+        json!(new.assignee_id),
+    );
     diff("subject", json!(old.subject), json!(new.subject));
     diff("tags", json!(old.tags), json!(new.tags));
     out

@@ -14,7 +14,11 @@ use time::format_description::well_known::Rfc3339;
 
 /// `len` random base62 characters from the OS-seeded thread RNG.
 pub fn random_base62(len: usize) -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// A point in time, stored as unix milliseconds and written as RFC 3339 UTC.
@@ -115,7 +119,9 @@ impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = deserialize_integer(d)?;
         if v < 1 {
-            return Err(de::Error::custom(format!("ids are positive integers, got {v}")));
+            return Err(de::Error::custom(format!(
+                "ids are positive integers, got {v}"
+            )));
         }
         Ok(Id(v))
     }
@@ -228,7 +234,10 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { items: rows, next_cursor }
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }
 
@@ -253,7 +262,8 @@ impl Email {
         if local.is_empty() || local.len() > 64 {
             return invalid("the part before `@` must have 1 to 64 characters");
         }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
+        if s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
             || local.contains('@')
         {
             return invalid("it contains a character not allowed in an address");
@@ -261,7 +271,10 @@ impl Email {
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2
             || labels.iter().any(|l| {
-                l.is_empty() || l.starts_with('-') || l.ends_with('-') || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                l.is_empty()
+                    || l.starts_with('-')
+                    || l.ends_with('-')
+                    || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
             })
         {
             return invalid("the domain must look like `example.com`");
@@ -303,7 +316,10 @@ pub fn text(field: &str, value: &str, max: usize, required: bool) -> crate::Resu
         return Err(crate::Error::validation(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(crate::Error::validation(field, format!("must be at most {max} characters")));
+        return Err(crate::Error::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -318,14 +334,20 @@ pub fn clean_tags(field: &str, existing: &[String], new: &[String]) -> crate::Re
             return Err(crate::Error::validation(field, "tags must not be empty"));
         }
         if t.chars().count() > 64 {
-            return Err(crate::Error::validation(field, format!("tag `{t}` is longer than 64 characters")));
+            return Err(crate::Error::validation(
+                field,
+                format!("tag `{t}` is longer than 64 characters"),
+            ));
         }
         if !out.contains(&t) {
             out.push(t);
         }
     }
     if out.len() > 100 {
-        return Err(crate::Error::validation(field, "a record holds at most 100 tags"));
+        return Err(crate::Error::validation(
+            field,
+            "a record holds at most 100 tags",
+        ));
     }
     Ok(out)
 }
@@ -357,8 +379,20 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(Email::parse("ada@example.com").is_ok());
-        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().normalized(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@exa_mple.com", "ada@-x.com"] {
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().normalized(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@exa_mple.com",
+            "ada@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -367,8 +401,16 @@ mod tests {
     fn limits_accept_numbers_and_digit_strings_in_range() {
         let ok: Limit = serde_json::from_value(serde_json::json!("50")).unwrap();
         assert_eq!(ok.get(), 50);
-        for bad in [serde_json::json!(0), serde_json::json!("abc"), serde_json::json!(101), serde_json::json!(2.5)] {
-            assert!(serde_json::from_value::<Limit>(bad.clone()).is_err(), "{bad} should be rejected");
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!("abc"),
+            serde_json::json!(101),
+            serde_json::json!(2.5),
+        ] {
+            assert!(
+                serde_json::from_value::<Limit>(bad.clone()).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
@@ -381,13 +423,23 @@ mod tests {
 
     #[test]
     fn tags_are_deduplicated_in_order() {
-        let tags = clean_tags("tags", &["vip".into()], &["Renewal".into(), "vip".into(), "renewal".into()]).unwrap();
+        let tags = clean_tags(
+            "tags",
+            &["vip".into()],
+            &["Renewal".into(), "vip".into(), "renewal".into()],
+        )
+        .unwrap();
         assert_eq!(tags, vec!["vip", "renewal"]);
     }
 
     #[test]
     fn timestamps_format_as_rfc3339_utc() {
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::parse_rfc3339("2026-05-25T12:00:00Z").unwrap().to_rfc3339(), "2026-05-25T12:00:00Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-05-25T12:00:00Z")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-05-25T12:00:00Z"
+        );
     }
 }

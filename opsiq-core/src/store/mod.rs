@@ -37,7 +37,13 @@ pub trait TenancyWrites {
     fn insert_workspace(&mut self, name: &str, now: Timestamp) -> Result<Id>;
     fn insert_site(&mut self, site: &NewSite, now: Timestamp) -> Result<Id>;
     fn insert_department(&mut self, workspace: Id, name: &str, now: Timestamp) -> Result<Id>;
-    fn insert_agent(&mut self, workspace: Id, name: &str, email: &Email, now: Timestamp) -> Result<Id>;
+    fn insert_agent(
+        &mut self,
+        workspace: Id,
+        name: &str,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Id>;
 }
 
 pub trait KeyReads {
@@ -50,7 +56,13 @@ pub trait KeyReads {
 pub trait KeyWrites {
     fn insert_key(&mut self, key: &NewKey, now: Timestamp) -> Result<Id>;
     /// Replaces the secret (rotation): the old one stops working at once.
-    fn replace_key_secret(&mut self, id: Id, hash: &str, prefix: &str, now: Timestamp) -> Result<()>;
+    fn replace_key_secret(
+        &mut self,
+        id: Id,
+        hash: &str,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<()>;
     fn revoke_key(&mut self, id: Id, now: Timestamp) -> Result<()>;
     /// Records use, at most once a minute per key so reads do not turn into writes.
     fn touch_key(&mut self, id: Id, now: Timestamp) -> Result<()>;
@@ -67,8 +79,20 @@ pub trait ContactReads {
 }
 
 pub trait ContactWrites {
-    fn insert_contact(&mut self, workspace: Id, site: Option<Id>, fields: &ContactFields, now: Timestamp) -> Result<Id>;
-    fn update_contact(&mut self, workspace: Id, id: Id, fields: &ContactFields, now: Timestamp) -> Result<()>;
+    fn insert_contact(
+        &mut self,
+        workspace: Id,
+        site: Option<Id>,
+        fields: &ContactFields,
+        now: Timestamp,
+    ) -> Result<Id>;
+    fn update_contact(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        fields: &ContactFields,
+        now: Timestamp,
+    ) -> Result<()>;
     fn insert_note(&mut self, contact: Id, body: &str, author: &str, now: Timestamp) -> Result<Id>;
 }
 
@@ -80,7 +104,13 @@ pub trait TicketReads {
 
 pub trait TicketWrites {
     fn insert_ticket(&mut self, ticket: &NewTicket, now: Timestamp) -> Result<Id>;
-    fn update_ticket(&mut self, workspace: Id, id: Id, fields: &TicketFields, now: Timestamp) -> Result<()>;
+    fn update_ticket(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        fields: &TicketFields,
+        now: Timestamp,
+    ) -> Result<()>;
 }
 
 pub trait EventReads {
@@ -102,13 +132,30 @@ pub trait AuditWrites {
 }
 
 /// Everything the services read.
-pub trait Reads: TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads {}
-impl<T: TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads + ?Sized> Reads for T {}
+pub trait Reads:
+    TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads
+{
+}
+impl<T: TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads + ?Sized>
+    Reads for T
+{
+}
 
 /// Everything the services write, inside one transaction.
-pub trait Writes: Reads + TenancyWrites + KeyWrites + ContactWrites + TicketWrites + EventWrites + AuditWrites {}
-impl<T: Reads + TenancyWrites + KeyWrites + ContactWrites + TicketWrites + EventWrites + AuditWrites + ?Sized> Writes
-    for T
+pub trait Writes:
+    Reads + TenancyWrites + KeyWrites + ContactWrites + TicketWrites + EventWrites + AuditWrites
+{
+}
+impl<
+    T: Reads
+        + TenancyWrites
+        + KeyWrites
+        + ContactWrites
+        + TicketWrites
+        + EventWrites
+        + AuditWrites
+        + ?Sized,
+> Writes for T
 {
 }
 

@@ -42,25 +42,48 @@ fn fts_query(q: &str) -> Option<String> {
 
 impl ContactReads for Db<'_> {
     fn contact(&self, workspace: Id, id: Id) -> Result<Option<Contact>> {
-        let Some(mut c) = one(self, &format!("{CONTACT} WHERE workspace_id = ?1 AND id = ?2"), [workspace, id], contact)? else {
+        let Some(mut c) = one(
+            self,
+            &format!("{CONTACT} WHERE workspace_id = ?1 AND id = ?2"),
+            [workspace, id],
+            contact,
+        )?
+        else {
             return Ok(None);
         };
         let notes = all(
             self,
             "SELECT id, body, author, created_at FROM contact_notes WHERE contact_id = ?1 ORDER BY id",
             [id],
-            |r| Ok(Note { id: r.get("id")?, body: r.get("body")?, author: r.get("author")?, created_at: r.get("created_at")? }),
+            |r| {
+                Ok(Note {
+                    id: r.get("id")?,
+                    body: r.get("body")?,
+                    author: r.get("author")?,
+                    created_at: r.get("created_at")?,
+                })
+            },
         )?;
         c.notes = Some(notes);
         Ok(Some(c))
     }
 
     fn contact_by_email(&self, workspace: Id, email_normalized: &str) -> Result<Option<Contact>> {
-        one(self, &format!("{CONTACT} WHERE workspace_id = ?1 AND email_norm = ?2"), params![workspace, email_normalized], contact)
+        one(
+            self,
+            &format!("{CONTACT} WHERE workspace_id = ?1 AND email_norm = ?2"),
+            params![workspace, email_normalized],
+            contact,
+        )
     }
 
     fn contact_id_by_external_id(&self, workspace: Id, external_id: &str) -> Result<Option<Id>> {
-        one(self, "SELECT id FROM contacts WHERE workspace_id = ?1 AND external_id = ?2", params![workspace, external_id], |r| r.get(0))
+        one(
+            self,
+            "SELECT id FROM contacts WHERE workspace_id = ?1 AND external_id = ?2",
+            params![workspace, external_id],
+            |r| r.get(0),
+        )
     }
 
     fn contacts(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Contact>> {
@@ -69,12 +92,16 @@ impl ContactReads for Db<'_> {
         match f.q.as_deref() {
             None => all(
                 self,
-                &format!("{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"),
+                &format!(
+                    "{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                ),
                 params![workspace, before, limit],
                 contact,
             ),
             Some(q) => {
-                let Some(query) = fts_query(q) else { return Ok(Vec::new()) };
+                let Some(query) = fts_query(q) else {
+                    return Ok(Vec::new());
+                };
                 all(
                     self,
                     &format!(
@@ -90,7 +117,13 @@ impl ContactReads for Db<'_> {
 }
 
 impl ContactWrites for Db<'_> {
-    fn insert_contact(&mut self, workspace: Id, site: Option<Id>, c: &ContactFields, now: Timestamp) -> Result<Id> {
+    fn insert_contact(
+        &mut self,
+        workspace: Id,
+        site: Option<Id>,
+        c: &ContactFields,
+        now: Timestamp,
+    ) -> Result<Id> {
         exec(
             self,
             "INSERT INTO contacts (workspace_id, site_id, name, email, email_norm, phone, external_id, tags, attributes, \
@@ -111,7 +144,13 @@ impl ContactWrites for Db<'_> {
         Ok(Id(self.0.last_insert_rowid()))
     }
 
-    fn update_contact(&mut self, workspace: Id, id: Id, c: &ContactFields, now: Timestamp) -> Result<()> {
+    fn update_contact(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        c: &ContactFields,
+        now: Timestamp,
+    ) -> Result<()> {
         exec(
             self,
             "UPDATE contacts SET name = ?3, email = ?4, email_norm = ?5, phone = ?6, external_id = ?7, tags = ?8, \
@@ -139,7 +178,11 @@ impl ContactWrites for Db<'_> {
             params![contact, body, author, now],
         )?;
         let id = Id(self.0.last_insert_rowid());
-        exec(self, "UPDATE contacts SET updated_at = ?2 WHERE id = ?1", params![contact, now])?;
+        exec(
+            self,
+            "UPDATE contacts SET updated_at = ?2 WHERE id = ?1",
+            params![contact, now],
+        )?;
         Ok(id)
     }
 }
@@ -151,8 +194,14 @@ mod tests {
     #[test]
     fn search_words_become_quoted_prefix_terms() {
         assert_eq!(fts_query("ada lov").as_deref(), Some("\"ada\"* \"lov\"*"));
-        assert_eq!(fts_query("ada@example.com").as_deref(), Some("\"ada\"* \"example\"* \"com\"*"));
-        assert_eq!(fts_query("\" OR NEAR(").as_deref(), Some("\"OR\"* \"NEAR\"*"));
+        assert_eq!(
+            fts_query("ada@example.com").as_deref(),
+            Some("\"ada\"* \"example\"* \"com\"*")
+        );
+        assert_eq!(
+            fts_query("\" OR NEAR(").as_deref(),
+            Some("\"OR\"* \"NEAR\"*")
+        );
         assert_eq!(fts_query("@@ --"), None);
     }
 }

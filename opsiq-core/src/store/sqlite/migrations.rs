@@ -13,7 +13,9 @@ const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn apply(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
     if current > SCHEMA_VERSION {
         return Err(Error::Unavailable {
             part: "database",
@@ -25,7 +27,8 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction().map_err(db_err)?;
         tx.execute_batch(sql).map_err(db_err)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(db_err)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
     }
     Ok(())

@@ -45,19 +45,26 @@ impl FromSql for Email {
 /// Reads a JSON text column into a typed value.
 pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: &str) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// Writes a value as JSON text for a column.
 pub(crate) fn json_text<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode a column: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| Error::Internal(format!("cannot encode a column: {e}")))
 }
 
 /// Reads a text column that holds one of our `FromStr` vocabularies.
-pub(crate) fn enum_col<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: &str) -> rusqlite::Result<T> {
+pub(crate) fn enum_col<T: std::str::FromStr<Err = String>>(
+    row: &Row<'_>,
+    idx: &str,
+) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
-    text.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 /// Runs a query expected to return at most one row.
@@ -113,7 +120,13 @@ impl EventWrites for Db<'_> {
         exec(
             self,
             "INSERT INTO events (id, workspace_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![event.id, event.workspace_id, event.event.as_str(), json_text(&event.data)?, event.created_at],
+            params![
+                event.id,
+                event.workspace_id,
+                event.event.as_str(),
+                json_text(&event.data)?,
+                event.created_at
+            ],
         )?;
         Ok(())
     }
@@ -148,7 +161,16 @@ impl AuditWrites for Db<'_> {
             self,
             "INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![e.request_id, e.key_id, e.workspace_id, e.action, e.outcome, e.status, e.latency_us, e.created_at],
+            params![
+                e.request_id,
+                e.key_id,
+                e.workspace_id,
+                e.action,
+                e.outcome,
+                e.status,
+                e.latency_us,
+                e.created_at
+            ],
         )?;
         Ok(())
     }

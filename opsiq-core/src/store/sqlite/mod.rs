@@ -81,9 +81,12 @@ pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
         Some(
-            DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure | ReadOnly | DatabaseCorrupt
-            | NotADatabase | OutOfMemory | PermissionDenied,
-        ) => Error::Unavailable { part: "database", reason: e.to_string() },
+            DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure | ReadOnly
+            | DatabaseCorrupt | NotADatabase | OutOfMemory | PermissionDenied,
+        ) => Error::Unavailable {
+            part: "database",
+            reason: e.to_string(),
+        },
         _ => Error::Internal(format!("database: {e}")),
     }
 }
@@ -115,12 +118,23 @@ impl SqliteStore {
 
     fn send(&self, job: Job) -> Result<()> {
         let guard = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = guard.as_ref().ok_or(Error::Unavailable { part: "database", reason: "the store is closed".into() })?;
-        tx.send(job).map_err(|_| Error::Unavailable { part: "database", reason: "the writer has stopped".into() })
+        let tx = guard.as_ref().ok_or(Error::Unavailable {
+            part: "database",
+            reason: "the store is closed".into(),
+        })?;
+        tx.send(job).map_err(|_| Error::Unavailable {
+            part: "database",
+            reason: "the writer has stopped".into(),
+        })
     }
 
     fn take_reader(&self) -> Result<Connection> {
-        if let Some(conn) = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+        if let Some(conn) = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+        {
             return Ok(conn);
         }
         open_connection(&self.path, &self.config, true)
@@ -136,7 +150,9 @@ impl SqliteStore {
 
 fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -177,7 +193,12 @@ impl Store for SqliteStore {
     fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>> {
         let (tx, rx) = mpsc::channel();
         self.send(Job::Write(f, tx))?;
-        rx.recv().unwrap_or_else(|_| Err(Error::Unavailable { part: "database", reason: "the writer has stopped".into() }))
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::Unavailable {
+                part: "database",
+                reason: "the writer has stopped".into(),
+            })
+        })
     }
 
     fn write_detached(&self, f: DetachedFn) {
@@ -188,7 +209,10 @@ impl Store for SqliteStore {
     fn flush(&self) -> Result<()> {
         let (tx, rx) = mpsc::channel();
         self.send(Job::Flush(tx))?;
-        rx.recv().map_err(|_| Error::Unavailable { part: "database", reason: "the writer has stopped".into() })
+        rx.recv().map_err(|_| Error::Unavailable {
+            part: "database",
+            reason: "the writer has stopped".into(),
+        })
     }
 
     fn backend(&self) -> &'static str {
@@ -199,19 +223,37 @@ impl Store for SqliteStore {
 impl Drop for SqliteStore {
     /// Closes the queue and waits for the writer to commit what it holds.
     fn drop(&mut self) {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(handle) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             let _ = handle.join();
         }
     }
 }
 
 /// Runs one closure inside its own savepoint; a failure (or a panic) rolls back only its changes.
-fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&mut dyn Writes) -> Result<T>) -> Result<T> {
+fn run_in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&mut dyn Writes) -> Result<T>,
+) -> Result<T> {
     conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
-    let out = catch_unwind(AssertUnwindSafe(|| f(&mut Db(conn))))
-        .unwrap_or_else(|_| Err(Error::Internal("a write panicked; its changes were rolled back".into())));
-    let end = if out.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    let out = catch_unwind(AssertUnwindSafe(|| f(&mut Db(conn)))).unwrap_or_else(|_| {
+        Err(Error::Internal(
+            "a write panicked; its changes were rolled back".into(),
+        ))
+    });
+    let end = if out.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
     conn.execute_batch(end).map_err(db_err)?;
     out
 }

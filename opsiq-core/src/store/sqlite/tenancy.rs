@@ -11,7 +11,11 @@ use crate::types::{Email, Id, Timestamp};
 use crate::{Result, Scope};
 
 fn workspace(r: &Row<'_>) -> rusqlite::Result<Workspace> {
-    Ok(Workspace { id: r.get("id")?, name: r.get("name")?, created_at: r.get("created_at")? })
+    Ok(Workspace {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
+    })
 }
 
 const SITE: &str = "SELECT id, workspace_id, name, domain, site_key, created_at FROM sites";
@@ -28,7 +32,12 @@ fn site(r: &Row<'_>) -> rusqlite::Result<Site> {
 }
 
 fn department(r: &Row<'_>) -> rusqlite::Result<Department> {
-    Ok(Department { id: r.get("id")?, workspace_id: r.get("workspace_id")?, name: r.get("name")?, created_at: r.get("created_at")? })
+    Ok(Department {
+        id: r.get("id")?,
+        workspace_id: r.get("workspace_id")?,
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
+    })
 }
 
 fn agent(r: &Row<'_>) -> rusqlite::Result<Agent> {
@@ -46,8 +55,9 @@ const KEY: &str = "SELECT id, workspace_id, site_id, name, prefix, scopes, creat
 
 fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get("scopes")?;
-    let scopes = Scope::parse_list(&scopes)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))?;
+    let scopes = Scope::parse_list(&scopes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })?;
     Ok(ApiKey {
         id: r.get("id")?,
         workspace_id: r.get("workspace_id")?,
@@ -64,15 +74,30 @@ fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
 
 impl TenancyReads for Db<'_> {
     fn workspaces(&self) -> Result<Vec<Workspace>> {
-        all(self, "SELECT id, name, created_at FROM workspaces ORDER BY id", [], workspace)
+        all(
+            self,
+            "SELECT id, name, created_at FROM workspaces ORDER BY id",
+            [],
+            workspace,
+        )
     }
 
     fn workspace(&self, id: Id) -> Result<Option<Workspace>> {
-        one(self, "SELECT id, name, created_at FROM workspaces WHERE id = ?1", [id], workspace)
+        one(
+            self,
+            "SELECT id, name, created_at FROM workspaces WHERE id = ?1",
+            [id],
+            workspace,
+        )
     }
 
     fn sites(&self, workspace: Option<Id>) -> Result<Vec<Site>> {
-        all(self, &format!("{SITE} WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id"), [workspace], site)
+        all(
+            self,
+            &format!("{SITE} WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id"),
+            [workspace],
+            site,
+        )
     }
 
     fn site(&self, id: Id) -> Result<Option<Site>> {
@@ -80,29 +105,58 @@ impl TenancyReads for Db<'_> {
     }
 
     fn site_by_key(&self, site_key: &str) -> Result<Option<Site>> {
-        one(self, &format!("{SITE} WHERE site_key = ?1"), [site_key], site)
+        one(
+            self,
+            &format!("{SITE} WHERE site_key = ?1"),
+            [site_key],
+            site,
+        )
     }
 
     fn departments(&self, workspace: Id) -> Result<Vec<Department>> {
-        all(self, "SELECT * FROM departments WHERE workspace_id = ?1 ORDER BY id", [workspace], department)
+        all(
+            self,
+            "SELECT * FROM departments WHERE workspace_id = ?1 ORDER BY id",
+            [workspace],
+            department,
+        )
     }
 
     fn department(&self, workspace: Id, id: Id) -> Result<Option<Department>> {
-        one(self, "SELECT * FROM departments WHERE workspace_id = ?1 AND id = ?2", [workspace, id], department)
+        one(
+            self,
+            "SELECT * FROM departments WHERE workspace_id = ?1 AND id = ?2",
+            [workspace, id],
+            department,
+        )
     }
 
     fn agents(&self, workspace: Id) -> Result<Vec<Agent>> {
-        all(self, "SELECT * FROM agents WHERE workspace_id = ?1 ORDER BY id", [workspace], agent)
+        all(
+            self,
+            "SELECT * FROM agents WHERE workspace_id = ?1 ORDER BY id",
+            [workspace],
+            agent,
+        )
     }
 
     fn agent(&self, workspace: Id, id: Id) -> Result<Option<Agent>> {
-        one(self, "SELECT * FROM agents WHERE workspace_id = ?1 AND id = ?2", [workspace, id], agent)
+        one(
+            self,
+            "SELECT * FROM agents WHERE workspace_id = ?1 AND id = ?2",
+            [workspace, id],
+            agent,
+        )
     }
 }
 
 impl TenancyWrites for Db<'_> {
     fn insert_workspace(&mut self, name: &str, now: Timestamp) -> Result<Id> {
-        exec(self, "INSERT INTO workspaces (name, created_at) VALUES (?1, ?2)", params![name, now])?;
+        exec(
+            self,
+            "INSERT INTO workspaces (name, created_at) VALUES (?1, ?2)",
+            params![name, now],
+        )?;
         Ok(Id(self.0.last_insert_rowid()))
     }
 
@@ -116,11 +170,21 @@ impl TenancyWrites for Db<'_> {
     }
 
     fn insert_department(&mut self, workspace: Id, name: &str, now: Timestamp) -> Result<Id> {
-        exec(self, "INSERT INTO departments (workspace_id, name, created_at) VALUES (?1, ?2, ?3)", params![workspace, name, now])?;
+        exec(
+            self,
+            "INSERT INTO departments (workspace_id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![workspace, name, now],
+        )?;
         Ok(Id(self.0.last_insert_rowid()))
     }
 
-    fn insert_agent(&mut self, workspace: Id, name: &str, email: &Email, now: Timestamp) -> Result<Id> {
+    fn insert_agent(
+        &mut self,
+        workspace: Id,
+        name: &str,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Id> {
         exec(
             self,
             "INSERT INTO agents (workspace_id, name, email, email_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -140,7 +204,12 @@ impl KeyReads for Db<'_> {
     }
 
     fn keys(&self, workspace: Option<Id>) -> Result<Vec<ApiKey>> {
-        all(self, &format!("{KEY} WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id"), [workspace], key)
+        all(
+            self,
+            &format!("{KEY} WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id"),
+            [workspace],
+            key,
+        )
     }
 }
 
@@ -150,18 +219,40 @@ impl KeyWrites for Db<'_> {
             self,
             "INSERT INTO api_keys (workspace_id, site_id, name, prefix, secret_hash, scopes, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![k.workspace_id, k.site_id, k.name, k.prefix, k.hash, Scope::join(&k.scopes), now],
+            params![
+                k.workspace_id,
+                k.site_id,
+                k.name,
+                k.prefix,
+                k.hash,
+                Scope::join(&k.scopes),
+                now
+            ],
         )?;
         Ok(Id(self.0.last_insert_rowid()))
     }
 
-    fn replace_key_secret(&mut self, id: Id, hash: &str, prefix: &str, now: Timestamp) -> Result<()> {
-        exec(self, "UPDATE api_keys SET secret_hash = ?2, prefix = ?3, rotated_at = ?4 WHERE id = ?1", params![id, hash, prefix, now])?;
+    fn replace_key_secret(
+        &mut self,
+        id: Id,
+        hash: &str,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        exec(
+            self,
+            "UPDATE api_keys SET secret_hash = ?2, prefix = ?3, rotated_at = ?4 WHERE id = ?1",
+            params![id, hash, prefix, now],
+        )?;
         Ok(())
     }
 
     fn revoke_key(&mut self, id: Id, now: Timestamp) -> Result<()> {
-        exec(self, "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now])?;
+        exec(
+            self,
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now],
+        )?;
         Ok(())
     }
 

@@ -36,7 +36,12 @@ fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
 
 impl TicketReads for Db<'_> {
     fn ticket(&self, workspace: Id, id: Id) -> Result<Option<Ticket>> {
-        one(self, &format!("{TICKET} WHERE t.workspace_id = ?1 AND t.id = ?2"), [workspace, id], ticket)
+        one(
+            self,
+            &format!("{TICKET} WHERE t.workspace_id = ?1 AND t.id = ?2"),
+            [workspace, id],
+            ticket,
+        )
     }
 
     fn tickets(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Ticket>> {
@@ -86,12 +91,28 @@ impl TicketWrites for Db<'_> {
         Ok(Id(self.0.last_insert_rowid()))
     }
 
-    fn update_ticket(&mut self, workspace: Id, id: Id, f: &TicketFields, now: Timestamp) -> Result<()> {
+    fn update_ticket(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        f: &TicketFields,
+        now: Timestamp,
+    ) -> Result<()> {
         exec(
             self,
             "UPDATE tickets SET subject = ?3, status = ?4, priority = ?5, department_id = ?6, assignee_id = ?7, tags = ?8, \
              updated_at = ?9 WHERE workspace_id = ?1 AND id = ?2",
-            params![workspace, id, f.subject, f.status.as_str(), f.priority.as_str(), f.department_id, f.assignee_id, json_text(&f.tags)?, now],
+            params![
+                workspace,
+                id,
+                f.subject,
+                f.status.as_str(),
+                f.priority.as_str(),
+                f.department_id,
+                f.assignee_id,
+                json_text(&f.tags)?,
+                now
+            ],
         )?;
         Ok(())
     }

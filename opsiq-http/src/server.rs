@@ -1,0 +1,222 @@
+//! The hyper server: accepts connections, reads requests within limits, hands them to the core
+//! on the blocking pool, writes the envelope back, and drains on shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use opsiq_core::Opsiq;
+use opsiq_core::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use opsiq_core::error::Error;
+use opsiq_core::types::RequestId;
+use tokio::net::TcpListener;
+
+use crate::router::{Routed, Router};
+
+/// Limits of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub max_body_bytes: usize,
+    /// A client must send its request headers within this time.
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: MAX_BODY_BYTES,
+            header_read_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct App {
+    opsiq: Opsiq,
+    router: Router,
+    config: ServerConfig,
+}
+
+/// Serves `opsiq` on `listener` until `shutdown` completes, then stops accepting and waits (up
+/// to the drain timeout) for requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    opsiq: Opsiq,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = Arc::new(App {
+        router: Router::new(opsiq.catalog()),
+        opsiq,
+        config,
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let timeout = app.config.header_read_timeout;
+                let app = app.clone();
+                let service = service_fn(move |req| handle(app.clone(), req));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let drain = app.config.drain_timeout;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {drain:?}; closing them");
+    }
+    Ok(())
+}
+
+async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = RequestId::generate();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let response = match app.router.route(&method, &path) {
+        Routed::Health => json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id),
+        Routed::NotFound => {
+            let error = Error::RouteNotFound { method, path };
+            reply(app.opsiq.reject(request_id, started, error))
+        }
+        Routed::MethodNotAllowed { allowed } => {
+            let allow = allowed.join(", ");
+            let error = Error::MethodNotAllowed {
+                method,
+                path,
+                allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            };
+            let mut response = reply(app.opsiq.reject(request_id, started, error));
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
+        Routed::Action {
+            action,
+            path_params,
+        } => match read_request(req, app.config.max_body_bytes).await {
+            Err(error) => reply(app.opsiq.reject(request_id, started, error)),
+            Ok((authorization, query, body)) => {
+                let api = ApiRequest {
+                    request_id,
+                    started,
+                    authorization,
+                    action,
+                    path_params,
+                    query,
+                    body,
+                };
+                let opsiq = app.opsiq.clone();
+                let id = api.request_id.clone();
+                match tokio::task::spawn_blocking(move || opsiq.handle(api)).await {
+                    Ok(answer) => reply(answer),
+                    Err(e) => {
+                        tracing::error!(error = %e, "request handler failed");
+                        reply(app.opsiq.reject(
+                            id,
+                            started,
+                            Error::Internal("the request handler failed".into()),
+                        ))
+                    }
+                }
+            }
+        },
+    };
+    Ok(response)
+}
+
+type RequestParts = (Option<String>, Vec<(String, String)>, Option<Vec<u8>>);
+
+/// Takes the parts the pipeline needs: the Authorization header, the query pairs and the body
+/// (refused with 413 past the limit, before it is read whole).
+async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestParts, Error> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let query = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    if req.body().size_hint().lower() > limit as u64 {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    let collected = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Error::PayloadTooLarge { limit }
+            } else {
+                Error::InvalidJson(format!("the request body could not be read: {e}"))
+            }
+        })?;
+    let bytes = collected.to_bytes();
+    Ok((
+        authorization,
+        query,
+        (!bytes.is_empty()).then(|| bytes.to_vec()),
+    ))
+}
+
+fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
+    json_response(answer.status, answer.body, &answer.request_id)
+}
+
+fn json_response(status: u16, body: Vec<u8>, request_id: &RequestId) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}
