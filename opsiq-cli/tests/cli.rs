@@ -1,0 +1,361 @@
+//! The `opsiq` binary as an operator scripts it: real processes, a real database file.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn opsiq(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opsiq"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run opsiq")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn keys_are_shown_once_listed_without_secrets_rotated_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opsiq.db");
+    let created = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--name",
+            "crm",
+            "--scopes",
+            "contacts.read,tickets.write",
+        ],
+    ));
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("opq_") && secret.len() == 44);
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["contacts.read", "tickets.write"])
+    );
+    let id = created["id"].as_i64().unwrap().to_string();
+
+    let human = opsiq(
+        &db,
+        &["keys", "create", "--name", "other", "--scopes", "kb.write"],
+    );
+    assert!(human.status.success());
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("opq_"),
+        "the secret is printed once"
+    );
+
+    let listed = opsiq(&db, &["--json", "keys", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(!text.contains(&secret), "lists never show secrets");
+    assert_eq!(json_of(&listed).as_array().unwrap().len(), 2);
+
+    let rotated = json_of(&opsiq(&db, &["--json", "keys", "rotate", &id]));
+    assert_ne!(rotated["secret"], created["secret"]);
+    assert!(rotated["rotated_at"].is_string());
+    let revoked = json_of(&opsiq(&db, &["--json", "keys", "revoke", &id]));
+    assert!(revoked["revoked_at"].is_string());
+    let again = opsiq(&db, &["keys", "rotate", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("revoked"));
+    let raw = std::fs::read(&db).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains(&secret),
+        "the database keeps only a hash"
+    );
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opsiq.db");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["keys", "create", "--name", "x", "--scopes", "tickets.admin"],
+            2,
+            "unknown scope `tickets.admin`",
+        ),
+        (&["keys", "create", "--name", "x"], 2, "--scopes"),
+        (&["keys", "revoke", "99"], 1, "no key with id 99"),
+        (&["keys", "revoke", "abc"], 2, "not an id"),
+        (
+            &[
+                "keys",
+                "create",
+                "--name",
+                "x",
+                "--scopes",
+                "kb.write",
+                "--site",
+                "nowhere.example",
+            ],
+            1,
+            "no site `nowhere.example`",
+        ),
+        (
+            &[
+                "keys",
+                "create",
+                "--name",
+                "x",
+                "--scopes",
+                "kb.write",
+                "--workspace",
+                "7",
+            ],
+            1,
+            "no workspace with id 7",
+        ),
+        (
+            &["sites", "add", "--domain", "https://shop.example/x"],
+            1,
+            "not a domain",
+        ),
+        (
+            &["workspaces", "add", "--name", "", "--domain", "a.example"],
+            1,
+            "name",
+        ),
+        (
+            &["agents", "add", "--name", "Grace", "--email", "grace"],
+            1,
+            "not a valid e-mail",
+        ),
+        (
+            &["departments", "list", "--workspace", "5"],
+            1,
+            "no workspace with id 5",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let out = opsiq(&db, args);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+        if *code == 1 {
+            assert_eq!(
+                stderr(&out).trim_end().lines().count(),
+                1,
+                "one line: {}",
+                stderr(&out)
+            );
+        }
+    }
+    let json_err = opsiq(&db, &["--json", "keys", "revoke", "99"]);
+    let parsed: Value = serde_json::from_slice(&json_err.stderr).expect("a JSON error with --json");
+    assert_eq!(parsed["error"], "not_found:key");
+}
+
+#[test]
+fn workspaces_sites_departments_and_agents_are_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opsiq.db");
+    let ws = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "workspaces",
+            "add",
+            "--name",
+            "Acme",
+            "--domain",
+            "acme.example",
+        ],
+    ));
+    assert_eq!(ws["workspace"]["id"], 2, "workspace 1 is the default one");
+    assert!(
+        ws["site"]["site_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("site_")
+    );
+    let site = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "sites",
+            "add",
+            "--domain",
+            "Shop.Acme.example",
+            "--workspace",
+            "2",
+        ],
+    ));
+    assert_eq!(site["domain"], "shop.acme.example");
+    let dup = opsiq(
+        &db,
+        &[
+            "sites",
+            "add",
+            "--domain",
+            "shop.acme.example",
+            "--workspace",
+            "2",
+        ],
+    );
+    assert_eq!(dup.status.code(), Some(1));
+    let sites = json_of(&opsiq(
+        &db,
+        &["--json", "sites", "list", "--workspace", "2"],
+    ));
+    assert_eq!(sites.as_array().unwrap().len(), 2);
+    json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "departments",
+            "add",
+            "--name",
+            "Billing",
+            "--workspace",
+            "2",
+        ],
+    ));
+    let departments = json_of(&opsiq(
+        &db,
+        &["--json", "departments", "list", "--workspace", "2"],
+    ));
+    let names: Vec<&str> = departments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Support", "Billing"]);
+    json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "agents",
+            "add",
+            "--name",
+            "Grace",
+            "--email",
+            "grace@acme.example",
+            "--workspace",
+            "2",
+        ],
+    ));
+    assert_eq!(
+        json_of(&opsiq(
+            &db,
+            &["--json", "agents", "list", "--workspace", "2"]
+        ))
+        .as_array()
+        .unwrap()
+        .len(),
+        1
+    );
+    let key = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--name",
+            "k",
+            "--scopes",
+            "kb.write",
+            "--workspace",
+            "2",
+            "--site",
+            "shop.acme.example",
+        ],
+    ));
+    assert_eq!(key["site_id"], site["id"]);
+    let table = opsiq(&db, &["workspaces", "list"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.lines().next().unwrap().starts_with("ID"), "{text}");
+    assert!(text.contains("Acme") && text.contains("Default"));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn kill(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn serve_bootstraps_a_new_database_serves_and_stops_on_sigterm_and_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    for (round, signal) in ["TERM", "INT"].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_opsiq"))
+            .arg("--db")
+            .arg(&db)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start opsiq serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a line").unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("address")
+            .to_string();
+        let rest: Vec<String> = if round == 0 {
+            lines.by_ref().take(3).map(|l| l.unwrap()).collect()
+        } else {
+            Vec::new()
+        };
+        if round == 0 {
+            let text = rest.join("\n");
+            assert!(text.contains("New database"), "{text}");
+            assert!(
+                text.contains("keys create"),
+                "a new install is told how to make a key: {text}"
+            );
+        }
+        let health = http_get(&addr, "/healthz");
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        let unauth = http_get(&addr, "/api/v1/tickets");
+        assert!(unauth.starts_with("HTTP/1.1 401"), "{unauth}");
+        kill(&child, signal);
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "SIG{signal} stops the server cleanly: {status:?}"
+        );
+    }
+    let listed = json_of(&opsiq(&db, &["--json", "workspaces", "list"]));
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "the second start did not bootstrap again"
+    );
+}

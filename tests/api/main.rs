@@ -1,0 +1,13 @@
+//! End-to-end tests of the public API: a real server on 127.0.0.1:0, a temp SQLite file, real
+//! HTTP. Each test is named after the promise it checks.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod contacts;
+mod durability;
+mod envelope;
+mod spec_examples;
+mod tenancy;
+mod tickets;
