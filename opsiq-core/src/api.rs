@@ -13,7 +13,7 @@ use crate::audit::AuditEntry;
 use crate::catalog::{Action, Output};
 use crate::keys::{self, Principal};
 use crate::service::{Call, Opsiq};
-use crate::types::{RequestId, Timestamp};
+use crate::types::{Id, RequestId, Timestamp};
 use crate::{Error, Result};
 
 /// The largest request body accepted, in bytes.
@@ -124,35 +124,35 @@ impl Opsiq {
     pub fn handle(&self, req: ApiRequest) -> ApiResponse {
         let mut principal = None;
         let result = self.dispatch(&req, &mut principal);
-        let (status, body) = match &result {
+        let key = principal.as_ref().map(|p: &Principal| p.key_id);
+        let (status, body, audit) = match &result {
             Ok((call, output)) => {
-                if !call.is_audited() {
-                    self.audit_detached(call.audit_entry(None));
-                }
-                (call.success_status, success_body(output, &req.request_id))
+                let audit = (!call.is_audited()).then(|| call.audit_entry(None));
+                (
+                    call.success_status,
+                    success_body(output, &req.request_id),
+                    audit,
+                )
             }
             Err(error) => {
-                if let Error::Internal(detail) = error {
-                    tracing::error!(request_id = %req.request_id, action = %req.action, %detail, "internal error");
-                }
-                self.audit_detached(AuditEntry {
+                let entry = AuditEntry {
                     request_id: req.request_id.to_string(),
-                    key_id: principal.as_ref().map(|p: &Principal| p.key_id),
+                    key_id: key,
                     workspace_id: principal.as_ref().map(|p| p.workspace_id),
                     action: self.catalog().get(&req.action).map(|a| a.id.clone()),
                     outcome: error.code(),
                     status: error.status(),
                     latency_us: req.started.elapsed().as_micros() as i64,
                     created_at: Timestamp::now(),
-                });
-                (error.status(), error_body(error, &req.request_id))
+                };
+                (
+                    error.status(),
+                    error_body(error, &req.request_id),
+                    Some(entry),
+                )
             }
         };
-        if let Some(p) = &principal {
-            let key = p.key_id;
-            self.store()
-                .write_detached(Box::new(move |w| w.touch_key(key, Timestamp::now())));
-        }
+        self.record_usage(audit, key);
         ApiResponse {
             status,
             body,
@@ -160,10 +160,40 @@ impl Opsiq {
         }
     }
 
+    /// Runs a catalog action for an already verified principal: the in-process door for
+    /// embedders, with the same scope check, validation and audit row as the API.
+    pub fn execute(&self, principal: &Principal, action: &str, params: Value) -> Result<Output> {
+        let params = match params {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                return Err(Error::validation(
+                    "params",
+                    format!("params must be a JSON object, not {}", kind(&other)),
+                ));
+            }
+        };
+        let request_id = RequestId::generate();
+        let result = self.run_action(
+            principal.clone(),
+            request_id,
+            Instant::now(),
+            action,
+            params,
+        );
+        let audit = match &result {
+            Ok(call) if call.0.is_audited() => None,
+            Ok(call) => Some(call.0.audit_entry(None)),
+            Err((call, error)) => call.as_ref().map(|c| c.audit_entry(Some(error))),
+        };
+        self.record_usage(audit, Some(principal.key_id));
+        result.map(|(_, output)| output).map_err(|(_, error)| error)
+    }
+
     /// Answers a request that failed before it reached an action (no route, body too large):
     /// the error envelope, audited like any other request.
     pub fn reject(&self, request_id: RequestId, started: Instant, error: Error) -> ApiResponse {
-        self.audit_detached(AuditEntry {
+        let entry = AuditEntry {
             request_id: request_id.to_string(),
             key_id: None,
             workspace_id: None,
@@ -172,7 +202,8 @@ impl Opsiq {
             status: error.status(),
             latency_us: started.elapsed().as_micros() as i64,
             created_at: Timestamp::now(),
-        });
+        };
+        self.record_usage(Some(entry), None);
         ApiResponse {
             status: error.status(),
             body: error_body(&error, &request_id),
@@ -180,9 +211,20 @@ impl Opsiq {
         }
     }
 
-    fn audit_detached(&self, entry: AuditEntry) {
-        self.store()
-            .write_detached(Box::new(move |w| w.insert_audit(&entry)));
+    /// Writes a request's audit row and the key's last use, without making the caller wait.
+    fn record_usage(&self, audit: Option<AuditEntry>, key: Option<Id>) {
+        if audit.is_none() && key.is_none() {
+            return;
+        }
+        self.store().write_detached(Box::new(move |w| {
+            if let Some(entry) = &audit {
+                w.insert_audit(entry)?;
+            }
+            if let Some(key) = key {
+                w.touch_key(key, Timestamp::now())?;
+            }
+            Ok(())
+        }));
     }
 
     fn dispatch(
@@ -190,30 +232,61 @@ impl Opsiq {
         req: &ApiRequest,
         principal_out: &mut Option<Principal>,
     ) -> Result<(Call, Output)> {
+        let principal = self.authenticate(req.authorization.as_deref())?;
+        *principal_out = Some(principal.clone());
         let action = self
             .catalog()
             .get(&req.action)
-            .ok_or_else(|| Error::RouteNotFound {
-                method: "POST".into(),
-                path: format!("action `{}`", req.action),
-            })?;
-        let principal = self.authenticate(req.authorization.as_deref())?;
-        *principal_out = Some(principal.clone());
+            .ok_or_else(|| unknown_action(&req.action))?;
         if !principal.has(action.scope) {
             return Err(Error::ScopeRequired(action.scope));
         }
         let params = params(req)?;
-        let call = Call::new(
+        self.run_action(
             principal,
             req.request_id.clone(),
-            &action.id,
             req.started,
+            &req.action,
+            params,
+        )
+        .map_err(|(_, e)| relabel(e, req, action))
+    }
+
+    /// Checks the scope, then decodes and runs the action. On failure the call is returned when
+    /// it got far enough to be audited under its action.
+    #[allow(clippy::type_complexity)]
+    fn run_action(
+        &self,
+        principal: Principal,
+        request_id: RequestId,
+        started: Instant,
+        action_id: &str,
+        params: Map<String, Value>,
+    ) -> std::result::Result<(Call, Output), (Option<Call>, Error)> {
+        let Some(action) = self.catalog().get(action_id) else {
+            return Err((None, unknown_action(action_id)));
+        };
+        let call = Call::new(
+            principal,
+            request_id,
+            &action.id,
+            started,
             action.success_status,
         );
-        let output = action
-            .run(self, &call, params)
-            .map_err(|e| relabel(e, req, action))?;
-        Ok((call, output))
+        if !call.principal.has(action.scope) {
+            return Err((Some(call), Error::ScopeRequired(action.scope)));
+        }
+        match action.run(self, &call, params) {
+            Ok(output) => Ok((call, output)),
+            Err(error) => Err((Some(call), error)),
+        }
+    }
+}
+
+fn unknown_action(id: &str) -> Error {
+    Error::RouteNotFound {
+        method: "POST".into(),
+        path: format!("action `{id}`"),
     }
 }
 

@@ -9,13 +9,16 @@ mod contacts;
 mod migrations;
 mod misc;
 mod tenancy;
+#[cfg(test)]
+mod tests;
 mod tickets;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -64,8 +67,18 @@ enum Job {
     Flush(Sender<()>),
 }
 
+/// Counters of the writer, for diagnostics and benchmarks.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Write closures run (waited-for and detached).
+    pub writes: AtomicU64,
+}
+
 pub struct SqliteStore {
     path: PathBuf,
+    stats: Arc<WriterStats>,
     config: SqliteConfig,
     readers: Mutex<Vec<Connection>>,
     jobs: Mutex<Option<SyncSender<Job>>>,
@@ -99,12 +112,15 @@ impl SqliteStore {
         migrations::apply(&mut conn)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         let max_batch = config.max_batch;
+        let stats = Arc::new(WriterStats::default());
+        let writer_stats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("opsiq-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))
+            .spawn(move || writer_loop(conn, rx, max_batch, &writer_stats))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            stats,
             config,
             readers: Mutex::new(Vec::new()),
             jobs: Mutex::new(Some(tx)),
@@ -114,6 +130,10 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -258,7 +278,7 @@ fn run_in_savepoint<T>(
     out
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize) {
+fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize, stats: &WriterStats) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -267,12 +287,17 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        let writes = batch.iter().filter(|j| !matches!(j, Job::Flush(_))).count() as u64;
+        if commit_batch(&conn, batch) {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.writes.fetch_add(writes, Ordering::Relaxed);
     }
 }
 
 /// Runs a batch in one transaction and answers every waiting caller after the commit.
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+/// Returns whether the commit succeeded.
+fn commit_batch(conn: &Connection, batch: Vec<Job>) -> bool {
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
     let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err);
@@ -309,4 +334,5 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     for reply in flushes {
         let _ = reply.send(());
     }
+    committed.is_ok()
 }
