@@ -9,11 +9,26 @@ use opsiq_core::{Error, Opsiq, Result, Scope};
 
 use crate::Printer;
 
-/// Opens the database; a new one gets the default workspace so commands work at once.
+/// Opens the database for a command that changes it; a new one gets the default workspace
+/// so the command works at once.
 fn open(db: &Path) -> Result<Opsiq> {
     let opsiq = Opsiq::open(db)?;
     opsiq.bootstrap()?;
     Ok(opsiq)
+}
+
+/// Opens an existing database for a command that only reads it (never creates a file).
+fn open_existing(db: &Path) -> Result<Opsiq> {
+    if !db.exists() {
+        return Err(Error::Unavailable {
+            part: "database",
+            reason: format!(
+                "{} does not exist; `opsiq serve` or an `add`/`create` command creates it",
+                db.display()
+            ),
+        });
+    }
+    Opsiq::open(db)
 }
 
 fn parse_scope(name: &str) -> std::result::Result<Scope, String> {
@@ -104,7 +119,11 @@ fn show_issued(printer: &Printer, issued: &IssuedKey, verb: &str) {
 }
 
 pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
-    let opsiq = open(db)?;
+    let opsiq = if matches!(cmd, KeysCommand::Create { .. }) {
+        open(db)?
+    } else {
+        open_existing(db)?
+    };
     match cmd {
         KeysCommand::Create {
             name,
@@ -159,7 +178,11 @@ pub enum WorkspacesCommand {
 }
 
 pub fn workspaces(db: &Path, cmd: WorkspacesCommand, printer: &Printer) -> Result<()> {
-    let opsiq = open(db)?;
+    let opsiq = if matches!(cmd, WorkspacesCommand::Add { .. }) {
+        open(db)?
+    } else {
+        open_existing(db)?
+    };
     match cmd {
         WorkspacesCommand::Add { name, domain } => {
             let (workspace, site) = opsiq.create_workspace(&name, &domain)?;
@@ -202,7 +225,11 @@ pub enum SitesCommand {
 }
 
 pub fn sites(db: &Path, cmd: SitesCommand, printer: &Printer) -> Result<()> {
-    let opsiq = open(db)?;
+    let opsiq = if matches!(cmd, SitesCommand::Add { .. }) {
+        open(db)?
+    } else {
+        open_existing(db)?
+    };
     match cmd {
         SitesCommand::Add {
             domain,
@@ -254,7 +281,11 @@ pub enum DepartmentsCommand {
 }
 
 pub fn departments(db: &Path, cmd: DepartmentsCommand, printer: &Printer) -> Result<()> {
-    let opsiq = open(db)?;
+    let opsiq = if matches!(cmd, DepartmentsCommand::Add { .. }) {
+        open(db)?
+    } else {
+        open_existing(db)?
+    };
     match cmd {
         DepartmentsCommand::Add { name, workspace } => {
             let d = opsiq.add_department(workspace.workspace, &name)?;
@@ -294,7 +325,11 @@ pub enum AgentsCommand {
 }
 
 pub fn agents(db: &Path, cmd: AgentsCommand, printer: &Printer) -> Result<()> {
-    let opsiq = open(db)?;
+    let opsiq = if matches!(cmd, AgentsCommand::Add { .. }) {
+        open(db)?
+    } else {
+        open_existing(db)?
+    };
     match cmd {
         AgentsCommand::Add {
             name,

@@ -25,8 +25,6 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let opsiq = Opsiq::open(db)?;
-    let created = opsiq.bootstrap()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,6 +34,10 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
             .await
             .map_err(|e| Error::Unavailable { part: "listener", reason: format!("cannot listen on {}: {e}", args.bind) })?;
         let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+        // The database is opened once the address is ours, so a busy port creates no file.
+        let opsiq = Opsiq::open(db)?;
+        let created = opsiq.bootstrap()?;
+        let exe = std::env::current_exe().map_or_else(|_| "opsiq".to_string(), |p| p.display().to_string());
         let info = json!({
             "listening": format!("http://{addr}"),
             "db": db.display().to_string(),
@@ -46,7 +48,7 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
             if let Some((workspace, site)) = &created {
                 text.push_str(&format!(
                     "New database: created workspace {} \"{}\" with site {} ({}, site key {}).\n\
-                     Make an API key with:\n  opsiq --db {} keys create --name my-integration --scopes contacts.read,contacts.write,tickets.read,tickets.write\n",
+                     Make an API key with:\n  {exe} --db {} keys create --name my-integration --scopes contacts.read,contacts.write,tickets.read,tickets.write\n",
                     workspace.id, workspace.name, site.id, site.domain, site.site_key, db.display()
                 ));
             }

@@ -84,9 +84,42 @@ fn keys_are_shown_once_listed_without_secrets_rotated_and_revoked() {
 }
 
 #[test]
+fn read_only_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo.db");
+    for args in [
+        &["keys", "list"][..],
+        &["workspaces", "list"],
+        &["sites", "list"],
+        &["agents", "list"],
+    ] {
+        let out = opsiq(&db, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    }
+    assert!(!db.exists(), "no file was created");
+}
+
+#[test]
+fn serve_on_a_busy_port_fails_without_creating_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = opsiq(&db, &["serve", "--bind", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot listen"), "{}", stderr(&out));
+    assert!(!db.exists());
+}
+
+#[test]
 fn failures_exit_non_zero_with_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("opsiq.db");
+    json_of(&opsiq(
+        &db,
+        &["--json", "departments", "add", "--name", "Sales"],
+    ));
     let cases: &[(&[&str], i32, &str)] = &[
         (
             &["keys", "create", "--name", "x", "--scopes", "tickets.admin"],

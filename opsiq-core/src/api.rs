@@ -122,35 +122,27 @@ impl Opsiq {
     /// Handles one API request end to end. Never panics on client input; every outcome,
     /// including a failure, is audited.
     pub fn handle(&self, req: ApiRequest) -> ApiResponse {
+        let started = req.started;
         let mut principal = None;
-        let result = self.dispatch(&req, &mut principal);
+        let (call, result) = self.dispatch(&req, &mut principal);
         let key = principal.as_ref().map(|p: &Principal| p.key_id);
-        let (status, body, audit) = match &result {
-            Ok((call, output)) => {
-                let audit = (!call.is_audited()).then(|| call.audit_entry(None));
-                (
-                    call.success_status,
-                    success_body(output, &req.request_id),
-                    audit,
-                )
-            }
-            Err(error) => {
-                let entry = AuditEntry {
-                    request_id: req.request_id.to_string(),
-                    key_id: key,
-                    workspace_id: principal.as_ref().map(|p| p.workspace_id),
-                    action: self.catalog().get(&req.action).map(|a| a.id.clone()),
-                    outcome: error.code(),
-                    status: error.status(),
-                    latency_us: req.started.elapsed().as_micros() as i64,
-                    created_at: Timestamp::now(),
-                };
-                (
-                    error.status(),
-                    error_body(error, &req.request_id),
-                    Some(entry),
-                )
-            }
+        let (status, body) = match &result {
+            Ok(output) => (
+                call.as_ref().map_or(200, |c| c.success_status),
+                success_body(output, &req.request_id),
+            ),
+            Err(error) => (error.status(), error_body(error, &req.request_id)),
+        };
+        let audit = match (&call, &result) {
+            (Some(call), _) if call.is_audited() => None,
+            (Some(call), result) => Some(call.audit_entry(result.as_ref().err())),
+            (None, Err(error)) => Some(anonymous_audit(
+                &req.request_id,
+                started,
+                principal.as_ref(),
+                error,
+            )),
+            (None, Ok(_)) => None,
         };
         self.record_usage(audit, key);
         ApiResponse {
@@ -163,47 +155,48 @@ impl Opsiq {
     /// Runs a catalog action for an already verified principal: the in-process door for
     /// embedders, with the same scope check, validation and audit row as the API.
     pub fn execute(&self, principal: &Principal, action: &str, params: Value) -> Result<Output> {
-        let params = match params {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => {
-                return Err(Error::validation(
-                    "params",
-                    format!("params must be a JSON object, not {}", kind(&other)),
-                ));
-            }
-        };
+        let started = Instant::now();
         let request_id = RequestId::generate();
-        let result = self.run_action(
+        let Some(action) = self.catalog().get(action) else {
+            let error = unknown_action(action);
+            self.record_usage(
+                Some(anonymous_audit(
+                    &request_id,
+                    started,
+                    Some(principal),
+                    &error,
+                )),
+                Some(principal.key_id),
+            );
+            return Err(error);
+        };
+        let call = Call::new(
             principal.clone(),
             request_id,
-            Instant::now(),
-            action,
-            params,
+            &action.id,
+            started,
+            action.success_status,
         );
-        let audit = match &result {
-            Ok(call) if call.0.is_audited() => None,
-            Ok(call) => Some(call.0.audit_entry(None)),
-            Err((call, error)) => call.as_ref().map(|c| c.audit_entry(Some(error))),
+        let result = match params {
+            Value::Object(map) => self.run_action(&call, action, map),
+            Value::Null => self.run_action(&call, action, Map::new()),
+            other => Err(Error::validation(
+                "params",
+                format!("params must be a JSON object, not {}", kind(&other)),
+            )),
         };
+        let audit = (!call.is_audited()).then(|| call.audit_entry(result.as_ref().err()));
         self.record_usage(audit, Some(principal.key_id));
-        result.map(|(_, output)| output).map_err(|(_, error)| error)
+        result
     }
 
     /// Answers a request that failed before it reached an action (no route, body too large):
     /// the error envelope, audited like any other request.
     pub fn reject(&self, request_id: RequestId, started: Instant, error: Error) -> ApiResponse {
-        let entry = AuditEntry {
-            request_id: request_id.to_string(),
-            key_id: None,
-            workspace_id: None,
-            action: None,
-            outcome: error.code(),
-            status: error.status(),
-            latency_us: started.elapsed().as_micros() as i64,
-            created_at: Timestamp::now(),
-        };
-        self.record_usage(Some(entry), None);
+        self.record_usage(
+            Some(anonymous_audit(&request_id, started, None, &error)),
+            None,
+        );
         ApiResponse {
             status: error.status(),
             body: error_body(&error, &request_id),
@@ -227,59 +220,69 @@ impl Opsiq {
         }));
     }
 
+    /// Authenticates, resolves the action and runs it. The call is returned once the key is
+    /// verified and the action known, so that its audit row names them.
     fn dispatch(
         &self,
         req: &ApiRequest,
         principal_out: &mut Option<Principal>,
-    ) -> Result<(Call, Output)> {
-        let principal = self.authenticate(req.authorization.as_deref())?;
+    ) -> (Option<Call>, Result<Output>) {
+        let principal = match self.authenticate(req.authorization.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return (None, Err(e)),
+        };
         *principal_out = Some(principal.clone());
-        let action = self
-            .catalog()
-            .get(&req.action)
-            .ok_or_else(|| unknown_action(&req.action))?;
-        if !principal.has(action.scope) {
-            return Err(Error::ScopeRequired(action.scope));
-        }
-        let params = params(req)?;
-        self.run_action(
-            principal,
-            req.request_id.clone(),
-            req.started,
-            &req.action,
-            params,
-        )
-        .map_err(|(_, e)| relabel(e, req, action))
-    }
-
-    /// Checks the scope, then decodes and runs the action. On failure the call is returned when
-    /// it got far enough to be audited under its action.
-    #[allow(clippy::type_complexity)]
-    fn run_action(
-        &self,
-        principal: Principal,
-        request_id: RequestId,
-        started: Instant,
-        action_id: &str,
-        params: Map<String, Value>,
-    ) -> std::result::Result<(Call, Output), (Option<Call>, Error)> {
-        let Some(action) = self.catalog().get(action_id) else {
-            return Err((None, unknown_action(action_id)));
+        let Some(action) = self.catalog().get(&req.action) else {
+            return (None, Err(unknown_action(&req.action)));
         };
         let call = Call::new(
             principal,
-            request_id,
+            req.request_id.clone(),
             &action.id,
-            started,
+            req.started,
             action.success_status,
         );
+        // The scope is checked before the body is decoded: a key without it learns nothing more.
+        let result = if call.principal.has(action.scope) {
+            params(req)
+                .and_then(|params| self.run_action(&call, action, params))
+                .map_err(|e| relabel(e, req, action))
+        } else {
+            Err(Error::ScopeRequired(action.scope))
+        };
+        (Some(call), result)
+    }
+
+    /// Checks the call's scope, then decodes the parameters and runs the action.
+    fn run_action(
+        &self,
+        call: &Call,
+        action: &Action,
+        params: Map<String, Value>,
+    ) -> Result<Output> {
         if !call.principal.has(action.scope) {
-            return Err((Some(call), Error::ScopeRequired(action.scope)));
+            return Err(Error::ScopeRequired(action.scope));
         }
-        match action.run(self, &call, params) {
-            Ok(output) => Ok((call, output)),
-            Err(error) => Err((Some(call), error)),
-        }
+        action.run(self, call, params)
+    }
+}
+
+/// The audit row of a request that did not become a call of an action.
+fn anonymous_audit(
+    request_id: &RequestId,
+    started: Instant,
+    principal: Option<&Principal>,
+    error: &Error,
+) -> AuditEntry {
+    AuditEntry {
+        request_id: request_id.to_string(),
+        key_id: principal.map(|p| p.key_id),
+        workspace_id: principal.map(|p| p.workspace_id),
+        action: None,
+        outcome: error.code(),
+        status: error.status(),
+        latency_us: started.elapsed().as_micros() as i64,
+        created_at: Timestamp::now(),
     }
 }
 

@@ -88,6 +88,7 @@ pub struct ListContacts {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateContact {
     pub name: Option<String>,
     pub email: Option<Email>,
@@ -100,12 +101,14 @@ pub struct CreateContact {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContactId {
     pub id: Id,
 }
 
 /// A partial update: absent fields stay as they are, `null` clears a field.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateContact {
     pub id: Id,
     #[serde(default, deserialize_with = "patch")]
@@ -125,12 +128,14 @@ pub struct UpdateContact {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddTags {
     pub id: Id,
     pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddNote {
     pub id: Id,
     pub note: String,

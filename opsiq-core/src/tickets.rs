@@ -149,6 +149,7 @@ pub struct ListTickets {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub customer_email: Email,
     pub customer_name: Option<String>,
@@ -167,12 +168,14 @@ pub struct CreateTicket {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TicketId {
     pub id: Id,
 }
 
 /// A partial update: absent fields stay as they are; `null` unassigns a department or agent.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateTicket {
     pub id: Id,
     pub status: Option<TicketStatus>,

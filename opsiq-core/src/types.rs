@@ -34,10 +34,14 @@ impl Timestamp {
         self.0
     }
 
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-05-25T12:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
+        const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
             .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
+            .and_then(|t| t.format(FORMAT).ok())
             .unwrap_or_default()
     }
 
@@ -434,12 +438,12 @@ mod tests {
 
     #[test]
     fn timestamps_format_as_rfc3339_utc() {
-        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
         assert_eq!(
-            Timestamp::parse_rfc3339("2026-05-25T12:00:00Z")
+            Timestamp::parse_rfc3339("2026-05-25T12:00:00.25+02:00")
                 .unwrap()
                 .to_rfc3339(),
-            "2026-05-25T12:00:00Z"
+            "2026-05-25T10:00:00.250Z"
         );
     }
 }

@@ -74,6 +74,8 @@ pub struct WriterStats {
     pub commits: AtomicU64,
     /// Write closures run (waited-for and detached).
     pub writes: AtomicU64,
+    /// Jobs sent to the writer and not yet taken up by it.
+    pub queued: AtomicU64,
 }
 
 pub struct SqliteStore {
@@ -142,6 +144,7 @@ impl SqliteStore {
             part: "database",
             reason: "the store is closed".into(),
         })?;
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         tx.send(job).map_err(|_| Error::Unavailable {
             part: "database",
             reason: "the writer has stopped".into(),
@@ -222,7 +225,8 @@ impl Store for SqliteStore {
     }
 
     fn write_detached(&self, f: DetachedFn) {
-        // A full or closed queue loses only usage rows, never an acknowledged change.
+        // Only a closed store drops it (a full queue makes the caller wait): it holds usage rows,
+        // never an acknowledged change.
         let _ = self.send(Job::Detached(f));
     }
 
@@ -287,6 +291,9 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize, stats: &Wr
                 Err(_) => break,
             }
         }
+        stats
+            .queued
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
         let writes = batch.iter().filter(|j| !matches!(j, Job::Flush(_))).count() as u64;
         if commit_batch(&conn, batch) {
             stats.commits.fetch_add(1, Ordering::Relaxed);
