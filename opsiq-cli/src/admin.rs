@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use opsiq_core::keys::{ApiKey, IssuedKey};
+use opsiq_core::keys::{ApiKey, IssuedKey, KeySpec, KeyUpdate, Permissions, PermissionsMode};
 use opsiq_core::types::{Id, Timestamp};
 use opsiq_core::{Error, Opsiq, Result, Scope};
 
@@ -49,6 +49,24 @@ pub struct WorkspaceArg {
     pub workspace: Id,
 }
 
+/// A key's permissions beyond its scopes.
+#[derive(Debug, Clone, Args)]
+pub struct PermissionArgs {
+    /// `scopes` (the scopes decide) or `custom` (scopes plus --allow, minus --block).
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<PermissionsMode>,
+    /// Action ids allowed on top of the scopes, comma-separated (makes the mode custom).
+    #[arg(long, value_delimiter = ',')]
+    allow: Option<Vec<String>>,
+    /// Action ids refused whatever the scopes say, comma-separated (makes the mode custom).
+    #[arg(long, value_delimiter = ',')]
+    block: Option<Vec<String>>,
+}
+
+fn parse_mode(s: &str) -> std::result::Result<PermissionsMode, String> {
+    s.parse()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print its secret (shown only this once).
@@ -63,6 +81,23 @@ pub enum KeysCommand {
         site: Option<String>,
         #[command(flatten)]
         workspace: WorkspaceArg,
+        #[command(flatten)]
+        permissions: PermissionArgs,
+    },
+    /// Change a key's name, site, scopes or permissions (its secret stays).
+    Update {
+        #[arg(value_parser = parse_id)]
+        id: Id,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces the scopes (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = parse_scope)]
+        scopes: Option<Vec<Scope>>,
+        /// The site the key acts for: id, site key or domain.
+        #[arg(long)]
+        site: Option<String>,
+        #[command(flatten)]
+        permissions: PermissionArgs,
     },
     /// List keys (never their secrets).
     List {
@@ -130,9 +165,54 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
             scopes,
             site,
             workspace,
+            permissions,
         } => {
-            let issued = opsiq.create_key(workspace.workspace, site.as_deref(), &name, &scopes)?;
+            let PermissionArgs { mode, allow, block } = permissions;
+            let permissions = Permissions::parse(
+                mode,
+                allow.unwrap_or_default(),
+                block.unwrap_or_default(),
+                opsiq.catalog(),
+            )?;
+            let spec = KeySpec {
+                workspace: workspace.workspace,
+                site: site.as_deref(),
+                name: &name,
+                scopes: &scopes,
+                permissions,
+            };
+            let issued = opsiq.create_key_with(spec)?;
             show_issued(printer, &issued, "Created");
+        }
+        KeysCommand::Update {
+            id,
+            name,
+            scopes,
+            site,
+            permissions,
+        } => {
+            let PermissionArgs { mode, allow, block } = permissions;
+            let key = opsiq.update_key(
+                id,
+                KeyUpdate {
+                    name,
+                    site,
+                    scopes,
+                    mode,
+                    allow,
+                    block,
+                },
+            )?;
+            printer.show(&key, |k| {
+                format!(
+                    "Updated key {} \"{}\" (site {}, scopes {}, permissions {}).",
+                    k.id,
+                    k.name,
+                    k.site_id,
+                    Scope::join(&k.scopes),
+                    k.permissions.mode.as_str()
+                )
+            });
         }
         KeysCommand::List { workspace } => {
             let keys = opsiq.list_keys(workspace)?;

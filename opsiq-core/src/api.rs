@@ -26,14 +26,25 @@ pub struct ApiRequest {
     pub started: Instant,
     /// The raw `Authorization` header.
     pub authorization: Option<String>,
-    /// The catalog action the route resolved to.
-    pub action: String,
-    /// Parameters bound from the path template (`{id}`).
-    pub path_params: Vec<(String, String)>,
-    /// Decoded query-string pairs.
-    pub query: Vec<(String, String)>,
+    /// Which door the request came through.
+    pub door: Door,
     /// The raw body, if one was sent.
     pub body: Option<Vec<u8>>,
+}
+
+/// The two doors to the catalog.
+#[derive(Debug, Clone)]
+pub enum Door {
+    /// A REST route bound to a catalog action.
+    Rest {
+        action: String,
+        /// Parameters bound from the path template (`{id}`).
+        path_params: Vec<(String, String)>,
+        /// Decoded query-string pairs.
+        query: Vec<(String, String)>,
+    },
+    /// The action endpoint `POST /v1.php`: `{"action": "<id>", "params": {...}}` in the body.
+    ActionEndpoint,
 }
 
 /// The answer: a status and a JSON body (the envelope).
@@ -158,7 +169,7 @@ impl Opsiq {
         let started = Instant::now();
         let request_id = RequestId::generate();
         let Some(action) = self.catalog().get(action) else {
-            let error = unknown_action(action);
+            let error = Error::ActionNotFound(action.to_string());
             self.record_usage(
                 Some(anonymous_audit(
                     &request_id,
@@ -232,8 +243,9 @@ impl Opsiq {
             Err(e) => return (None, Err(e)),
         };
         *principal_out = Some(principal.clone());
-        let Some(action) = self.catalog().get(&req.action) else {
-            return (None, Err(unknown_action(&req.action)));
+        let (action, endpoint_params) = match self.resolve(req) {
+            Ok(resolved) => resolved,
+            Err(e) => return (None, Err(e)),
         };
         let call = Call::new(
             principal,
@@ -242,27 +254,44 @@ impl Opsiq {
             req.started,
             action.success_status,
         );
-        // The scope is checked before the body is decoded: a key without it learns nothing more.
-        let result = if call.principal.has(action.scope) {
-            params(req)
-                .and_then(|params| self.run_action(&call, action, params))
+        // Permissions are checked before REST parameters are decoded: a key that may not run
+        // the action learns nothing more.
+        let result = call.principal.check(action).and_then(|()| {
+            let params = match endpoint_params {
+                Some(params) => params,
+                None => rest_params(req).map_err(|e| relabel(e, req, action))?,
+            };
+            self.run_action(&call, action, params)
                 .map_err(|e| relabel(e, req, action))
-        } else {
-            Err(Error::ScopeRequired(action.scope))
-        };
+        });
         (Some(call), result)
     }
 
-    /// Checks the call's scope, then decodes the parameters and runs the action.
+    /// The action a request is for, and for the action endpoint its parameters.
+    fn resolve(&self, req: &ApiRequest) -> Result<(&Action, Option<Map<String, Value>>)> {
+        match &req.door {
+            Door::Rest { action, .. } => Ok((
+                self.catalog()
+                    .get(action)
+                    .ok_or_else(|| unknown_action(action))?,
+                None,
+            )),
+            Door::ActionEndpoint => {
+                let (id, params) = action_envelope(req.body.as_deref())?;
+                let action = self.catalog().get(&id).ok_or(Error::ActionNotFound(id))?;
+                Ok((action, Some(params)))
+            }
+        }
+    }
+
+    /// Checks the call's permissions, then decodes the parameters and runs the action.
     fn run_action(
         &self,
         call: &Call,
         action: &Action,
         params: Map<String, Value>,
     ) -> Result<Output> {
-        if !call.principal.has(action.scope) {
-            return Err(Error::ScopeRequired(action.scope));
-        }
+        call.principal.check(action)?;
         action.run(self, call, params)
     }
 }
@@ -293,36 +322,78 @@ fn unknown_action(id: &str) -> Error {
     }
 }
 
-/// Merges the request's parameters into one object: the JSON body's fields, then query pairs,
-/// then path parameters (which nothing may override).
-fn params(req: &ApiRequest) -> Result<Map<String, Value>> {
-    let mut params = match req
-        .body
-        .as_deref()
-        .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
-    {
-        None => Map::new(),
+/// Parses a JSON body that must be an object (an empty body is an empty object).
+fn body_object(body: Option<&[u8]>) -> Result<Map<String, Value>> {
+    match body.filter(|b| !b.iter().all(u8::is_ascii_whitespace)) {
+        None => Ok(Map::new()),
         Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => {
-                return Err(Error::validation(
-                    "body",
-                    format!(
-                        "the request body must be a JSON object, not {}",
-                        kind(&other)
-                    ),
-                ));
-            }
-            Err(e) => return Err(Error::InvalidJson(e.to_string())),
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(Error::validation(
+                "body",
+                format!(
+                    "the request body must be a JSON object, not {}",
+                    kind(&other)
+                ),
+            )),
+            Err(e) => Err(Error::InvalidJson(e.to_string())),
         },
+    }
+}
+
+/// Reads the action endpoint's body: `{"action": "<id>", "params": {...}}`.
+fn action_envelope(body: Option<&[u8]>) -> Result<(String, Map<String, Value>)> {
+    let mut envelope = body_object(body)?;
+    let action = match envelope.remove("action") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id,
+        Some(other) => {
+            return Err(Error::validation(
+                "action",
+                format!("must be an action id string, not {}", kind(&other)),
+            ));
+        }
+        None => {
+            return Err(Error::validation(
+                "action",
+                "the body must name an `action`, e.g. {\"action\":\"meta.me\"}",
+            ));
+        }
     };
-    for (name, value) in &req.query {
-        if req.query.iter().filter(|(n, _)| n == name).count() > 1 {
+    let params = match envelope.remove("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(Error::validation(
+                "params",
+                format!("must be a JSON object, not {}", kind(&other)),
+            ));
+        }
+    };
+    if let Some(extra) = envelope.keys().next() {
+        return Err(Error::validation(
+            extra.clone(),
+            "the action endpoint takes only `action` and `params`",
+        ));
+    }
+    Ok((action, params))
+}
+
+/// Merges a REST request's parameters into one object: the JSON body's fields, then query
+/// pairs, then path parameters (which nothing may override).
+fn rest_params(req: &ApiRequest) -> Result<Map<String, Value>> {
+    let mut params = body_object(req.body.as_deref())?;
+    let Door::Rest {
+        path_params, query, ..
+    } = &req.door
+    else {
+        return Ok(params);
+    };
+    for (name, value) in query {
+        if query.iter().filter(|(n, _)| n == name).count() > 1 {
             return Err(Error::parameter(name, "is given more than once"));
         }
         params.insert(name.clone(), Value::String(value.clone()));
     }
-    for (name, value) in &req.path_params {
+    for (name, value) in path_params {
         params.insert(name.clone(), Value::String(value.clone()));
     }
     Ok(params)
@@ -339,17 +410,23 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// A validation error about a query parameter is a 400 naming the parameter; one about a path
-/// parameter means no such resource (404).
+/// On a REST route, a validation error about a query parameter is a 400 naming the
+/// parameter, and one about a path parameter means no such resource (404).
 fn relabel(error: Error, req: &ApiRequest, action: &Action) -> Error {
-    let Error::Validation { field, reason } = &error else {
+    let (
+        Error::Validation { field, reason },
+        Door::Rest {
+            path_params, query, ..
+        },
+    ) = (&error, &req.door)
+    else {
         return error;
     };
     let root = field.split(['.', '[']).next().unwrap_or(field);
-    if let Some((_, value)) = req.path_params.iter().find(|(name, _)| name == root) {
+    if let Some((_, value)) = path_params.iter().find(|(name, _)| name == root) {
         return Error::not_found(action.noun, value);
     }
-    if req.query.iter().any(|(name, _)| name == root) {
+    if query.iter().any(|(name, _)| name == root) {
         return Error::parameter(root, reason.clone());
     }
     error

@@ -110,7 +110,8 @@ type Runner = Arc<dyn Fn(&Opsiq, &Call, Map<String, Value>) -> Result<Output> + 
 #[derive(Clone)]
 pub struct Action {
     pub id: String,
-    pub scope: Scope,
+    /// The scope a key needs; `None` for actions any valid key may run (`meta.me`).
+    pub scope: Option<Scope>,
     pub summary: String,
     pub description: String,
     /// What the action's `{id}` path parameter names, for 404s (`ticket`).
@@ -145,7 +146,13 @@ fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
 
 impl Action {
     /// An action returning one value.
-    pub fn new<I, O, F>(id: &str, scope: Scope, noun: &'static str, summary: &str, f: F) -> Self
+    pub fn new<I, O, F>(
+        id: &str,
+        scope: impl Into<Option<Scope>>,
+        noun: &'static str,
+        summary: &str,
+        f: F,
+    ) -> Self
     where
         I: DeserializeOwned + JsonSchema + 'static,
         O: Serialize + JsonSchema + 'static,
@@ -171,7 +178,13 @@ impl Action {
     }
 
     /// An action returning a page of a list.
-    pub fn list<I, T, F>(id: &str, scope: Scope, noun: &'static str, summary: &str, f: F) -> Self
+    pub fn list<I, T, F>(
+        id: &str,
+        scope: impl Into<Option<Scope>>,
+        noun: &'static str,
+        summary: &str,
+        f: F,
+    ) -> Self
     where
         I: DeserializeOwned + JsonSchema + 'static,
         T: Serialize + JsonSchema + 'static,
@@ -199,7 +212,7 @@ impl Action {
     #[allow(clippy::too_many_arguments)]
     fn with_runner(
         id: &str,
-        scope: Scope,
+        scope: impl Into<Option<Scope>>,
         noun: &'static str,
         summary: &str,
         input_schema: SchemaFn,
@@ -209,7 +222,7 @@ impl Action {
     ) -> Self {
         Action {
             id: id.to_string(),
-            scope,
+            scope: scope.into(),
             summary: summary.to_string(),
             description: String::new(),
             noun,
@@ -305,6 +318,7 @@ impl Catalog {
         for action in crate::contacts::actions()
             .into_iter()
             .chain(crate::tickets::actions())
+            .chain(crate::meta::actions())
         {
             catalog
                 .register(action)

@@ -21,6 +21,12 @@ pub enum Error {
     /// The key is valid but lacks the scope the action needs.
     #[error("this API key lacks the `{0}` scope")]
     ScopeRequired(Scope),
+    /// The key's permissions block this action.
+    #[error("this API key is not allowed to run `{0}`")]
+    ActionBlocked(String),
+    /// The action endpoint was asked for an action the catalog does not have.
+    #[error("no action `{0}`")]
+    ActionNotFound(String),
     /// The resource does not exist in the caller's workspace.
     #[error("no {resource} with id {id}")]
     NotFound { resource: &'static str, id: String },
@@ -75,8 +81,8 @@ impl Error {
         match self {
             Error::InvalidJson(_) | Error::InvalidParameter { .. } => 400,
             Error::Unauthorized(_) => 401,
-            Error::ScopeRequired(_) => 403,
-            Error::NotFound { .. } | Error::RouteNotFound { .. } => 404,
+            Error::ScopeRequired(_) | Error::ActionBlocked(_) => 403,
+            Error::NotFound { .. } | Error::RouteNotFound { .. } | Error::ActionNotFound(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
             Error::Validation { .. } => 422,
@@ -92,6 +98,8 @@ impl Error {
             Error::InvalidParameter { name, .. } => format!("invalid_parameter:{name}"),
             Error::Unauthorized(_) => "unauthorized".into(),
             Error::ScopeRequired(scope) => format!("scope_required:{scope}"),
+            Error::ActionBlocked(action) => format!("action_blocked:{action}"),
+            Error::ActionNotFound(_) => "action_not_found".into(),
             Error::NotFound { resource, .. } => format!("not_found:{resource}"),
             Error::RouteNotFound { .. } => "route_not_found".into(),
             Error::MethodNotAllowed { .. } => "method_not_allowed".into(),

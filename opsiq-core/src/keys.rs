@@ -1,9 +1,10 @@
 //! API keys: `opq_` secrets shown once, stored only as a SHA-256 hash and a display prefix.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::catalog::{Action, Catalog};
 use crate::scope::Scope;
 use crate::types::{Id, Timestamp, random_base62, text};
 use crate::{Error, Result};
@@ -11,6 +12,85 @@ use crate::{Error, Result};
 /// The length of the random part of a key secret (base62, about 238 bits).
 pub const SECRET_LEN: usize = 40;
 const PREFIX: &str = "opq_";
+
+/// How a key's permitted actions are decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionsMode {
+    /// The key may run the actions its scopes cover.
+    #[default]
+    Scopes,
+    /// The scopes, plus the actions of `allow`, minus the actions of `block`.
+    Custom,
+}
+
+impl PermissionsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionsMode::Scopes => "scopes",
+            PermissionsMode::Custom => "custom",
+        }
+    }
+}
+
+impl std::str::FromStr for PermissionsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "scopes" => Ok(PermissionsMode::Scopes),
+            "custom" => Ok(PermissionsMode::Custom),
+            other => Err(format!(
+                "unknown permissions mode `{other}`; expected scopes or custom"
+            )),
+        }
+    }
+}
+
+/// What a key may do beyond (or short of) its scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Permissions {
+    pub mode: PermissionsMode,
+    /// Action ids allowed on top of the scopes (custom mode).
+    pub allow: Vec<String>,
+    /// Action ids refused whatever the scopes say (custom mode).
+    pub block: Vec<String>,
+}
+
+impl Permissions {
+    /// Builds permissions from allow/block lists: any list makes the mode custom. Every id
+    /// must name an action of the catalog.
+    pub fn parse(
+        mode: Option<PermissionsMode>,
+        allow: Vec<String>,
+        block: Vec<String>,
+        catalog: &Catalog,
+    ) -> Result<Self> {
+        for (field, ids) in [("allow", &allow), ("block", &block)] {
+            if let Some(unknown) = ids.iter().find(|id| catalog.get(id).is_none()) {
+                return Err(Error::validation(
+                    field,
+                    format!("no action `{unknown}` in the catalog"),
+                ));
+            }
+        }
+        let mode = mode.unwrap_or(if allow.is_empty() && block.is_empty() {
+            PermissionsMode::Scopes
+        } else {
+            PermissionsMode::Custom
+        });
+        let clean = |mut ids: Vec<String>| {
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        Ok(Permissions {
+            mode,
+            allow: clean(allow),
+            block: clean(block),
+        })
+    }
+}
 
 /// A stored API key. The secret is never part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -23,6 +103,7 @@ pub struct ApiKey {
     /// The first characters of the secret, to recognise a key in lists and logs.
     pub prefix: String,
     pub scopes: Vec<Scope>,
+    pub permissions: Permissions,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub rotated_at: Option<Timestamp>,
@@ -73,6 +154,7 @@ pub struct NewKey {
     pub site_id: Id,
     pub name: String,
     pub scopes: Vec<Scope>,
+    pub permissions: Permissions,
     pub hash: String,
     pub prefix: String,
 }
@@ -85,6 +167,7 @@ pub struct Principal {
     pub workspace_id: Id,
     pub site_id: Id,
     pub scopes: Vec<Scope>,
+    pub permissions: Permissions,
 }
 
 impl Principal {
@@ -95,12 +178,63 @@ impl Principal {
             workspace_id: key.workspace_id,
             site_id: key.site_id,
             scopes: key.scopes.clone(),
+            permissions: key.permissions.clone(),
         }
     }
 
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
+
+    /// Whether the key may run `action`: 403 `action_blocked:<id>` or `scope_required:<scope>`
+    /// when not.
+    pub fn check(&self, action: &Action) -> Result<()> {
+        let custom = self.permissions.mode == PermissionsMode::Custom;
+        if custom && self.permissions.block.contains(&action.id) {
+            return Err(Error::ActionBlocked(action.id.clone()));
+        }
+        match action.scope {
+            None => Ok(()),
+            Some(scope) if self.has(scope) => Ok(()),
+            Some(_) if custom && self.permissions.allow.contains(&action.id) => Ok(()),
+            Some(scope) => Err(Error::ScopeRequired(scope)),
+        }
+    }
+}
+
+/// What a new key is.
+#[derive(Debug, Clone)]
+pub struct KeySpec<'a> {
+    pub workspace: Id,
+    /// The site it acts for: id, site key or domain; the workspace's first site when `None`.
+    pub site: Option<&'a str>,
+    pub name: &'a str,
+    pub scopes: &'a [Scope],
+    pub permissions: Permissions,
+}
+
+/// Changes to a key; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub site: Option<String>,
+    pub scopes: Option<Vec<Scope>>,
+    pub mode: Option<PermissionsMode>,
+    pub allow: Option<Vec<String>>,
+    pub block: Option<Vec<String>>,
+}
+
+fn clean_scopes(scopes: &[Scope]) -> Result<Vec<Scope>> {
+    if scopes.is_empty() {
+        return Err(Error::validation(
+            "scopes",
+            "at least one scope is required",
+        ));
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
 }
 
 /// A key just created or rotated, with its secret: the only time the secret is shown.
@@ -121,37 +255,31 @@ impl crate::Opsiq {
         name: &str,
         scopes: &[Scope],
     ) -> Result<IssuedKey> {
-        let name = text("name", name, 200, true)?;
-        if scopes.is_empty() {
-            return Err(Error::validation(
-                "scopes",
-                "at least one scope is required",
-            ));
-        }
-        self.read(|r| r.workspace(workspace))?
-            .ok_or_else(|| Error::not_found("workspace", workspace))?;
-        let site = match site {
-            Some(reference) => self.find_site(workspace, reference)?,
-            None => self
-                .list_sites(Some(workspace))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    Error::validation(
-                        "site",
-                        format!("workspace {workspace} has no site; add one first"),
-                    )
-                })?,
-        };
-        let secret = Secret::generate();
-        let mut scopes = scopes.to_vec();
-        scopes.sort();
-        scopes.dedup();
-        let new = NewKey {
-            workspace_id: workspace,
-            site_id: site.id,
+        self.create_key_with(KeySpec {
+            workspace,
+            site,
             name,
             scopes,
+            permissions: Permissions::default(),
+        })
+    }
+
+    /// Creates a key in a workspace acting for a site (id, site key or domain; the workspace's
+    /// first site when not given), with custom permissions if any.
+    pub fn create_key_with(&self, spec: KeySpec<'_>) -> Result<IssuedKey> {
+        let name = text("name", spec.name, 200, true)?;
+        let scopes = clean_scopes(spec.scopes)?;
+        let workspace = spec.workspace;
+        self.read(|r| r.workspace(workspace))?
+            .ok_or_else(|| Error::not_found("workspace", workspace))?;
+        let site = self.key_site(workspace, spec.site)?;
+        let secret = Secret::generate();
+        let new = NewKey {
+            workspace_id: workspace,
+            site_id: site,
+            name,
+            scopes,
+            permissions: spec.permissions,
             hash: secret.hash.clone(),
             prefix: secret.prefix.clone(),
         };
@@ -164,6 +292,55 @@ impl crate::Opsiq {
             key,
             secret: secret.plaintext,
         })
+    }
+
+    /// Changes a key's name, site, scopes or permissions; its secret stays.
+    pub fn update_key(&self, id: Id, update: KeyUpdate) -> Result<ApiKey> {
+        let current = self
+            .read(|r| r.key(id))?
+            .ok_or_else(|| Error::not_found("key", id))?;
+        if current.revoked_at.is_some() {
+            return Err(Error::validation(
+                "id",
+                format!("key {id} is revoked; create a new key instead"),
+            ));
+        }
+        let mut key = current.clone();
+        if let Some(name) = &update.name {
+            key.name = text("name", name, 200, true)?;
+        }
+        if let Some(scopes) = &update.scopes {
+            key.scopes = clean_scopes(scopes)?;
+        }
+        if update.site.is_some() {
+            key.site_id = self.key_site(key.workspace_id, update.site.as_deref())?;
+        }
+        if update.mode.is_some() || update.allow.is_some() || update.block.is_some() {
+            let allow = update.allow.unwrap_or(current.permissions.allow);
+            let block = update.block.unwrap_or(current.permissions.block);
+            key.permissions = Permissions::parse(update.mode, allow, block, self.catalog())?;
+        }
+        self.write(move |w| {
+            w.update_key(&key)?;
+            w.key(id)?
+                .ok_or_else(|| Error::Internal("key vanished".into()))
+        })
+    }
+
+    fn key_site(&self, workspace: Id, site: Option<&str>) -> Result<Id> {
+        match site {
+            Some(reference) => Ok(self.find_site(workspace, reference)?.id),
+            None => self
+                .list_sites(Some(workspace))?
+                .first()
+                .map(|s| s.id)
+                .ok_or_else(|| {
+                    Error::validation(
+                        "site",
+                        format!("workspace {workspace} has no site; add one first"),
+                    )
+                }),
+        }
     }
 
     pub fn list_keys(&self, workspace: Option<Id>) -> Result<Vec<ApiKey>> {

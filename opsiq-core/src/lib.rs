@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod meta;
 pub mod scope;
 pub mod service;
 pub mod store;

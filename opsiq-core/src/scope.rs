@@ -27,10 +27,15 @@ pub enum Scope {
     ProactiveWrite,
     #[serde(rename = "kb.write")]
     KbWrite,
+    #[serde(rename = "kb.read")]
+    KbRead,
+    /// Administration of the install's automation (proactive rules, webhooks).
+    #[serde(rename = "admin")]
+    Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::ContactsRead,
         Scope::ContactsWrite,
         Scope::TicketsRead,
@@ -39,6 +44,8 @@ impl Scope {
         Scope::AnalyticsRead,
         Scope::ProactiveWrite,
         Scope::KbWrite,
+        Scope::KbRead,
+        Scope::Admin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +58,8 @@ impl Scope {
             Scope::AnalyticsRead => "analytics.read",
             Scope::ProactiveWrite => "proactive.write",
             Scope::KbWrite => "kb.write",
+            Scope::KbRead => "kb.read",
+            Scope::Admin => "admin",
         }
     }
 

@@ -2,6 +2,9 @@
 
 use opsiq_core::catalog::{Catalog, Method, Route};
 
+/// The paths of the action endpoint.
+pub const ACTION_ENDPOINTS: [&str; 2] = ["/v1.php", "/api/v1.php"];
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routed {
@@ -14,6 +17,8 @@ pub enum Routed {
     MethodNotAllowed {
         allowed: Vec<&'static str>,
     },
+    /// The action endpoint, `POST /v1.php` (also `/api/v1.php`).
+    ActionEndpoint,
     /// `GET /healthz`.
     Health,
     NotFound,
@@ -41,6 +46,15 @@ impl Router {
             } else {
                 Routed::MethodNotAllowed {
                     allowed: vec!["GET", "HEAD"],
+                }
+            };
+        }
+        if ACTION_ENDPOINTS.contains(&path) {
+            return if method == "POST" {
+                Routed::ActionEndpoint
+            } else {
+                Routed::MethodNotAllowed {
+                    allowed: vec!["POST"],
                 }
             };
         }

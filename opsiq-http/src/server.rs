@@ -16,7 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use opsiq_core::Opsiq;
-use opsiq_core::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use opsiq_core::api::{ApiRequest, ApiResponse, Door, MAX_BODY_BYTES};
 use opsiq_core::error::Error;
 use opsiq_core::types::RequestId;
 use tokio::net::TcpListener;
@@ -135,35 +135,54 @@ async fn handle(
         Routed::Action {
             action,
             path_params,
-        } => match read_request(req, app.config.max_body_bytes).await {
-            Err(error) => reply(app.opsiq.reject(request_id, started, error)),
-            Ok((authorization, query, body)) => {
-                let api = ApiRequest {
-                    request_id,
-                    started,
-                    authorization,
-                    action,
-                    path_params,
-                    query,
-                    body,
-                };
-                let opsiq = app.opsiq.clone();
-                let id = api.request_id.clone();
-                match tokio::task::spawn_blocking(move || opsiq.handle(api)).await {
-                    Ok(answer) => reply(answer),
-                    Err(e) => {
-                        tracing::error!(error = %e, "request handler failed");
-                        reply(app.opsiq.reject(
-                            id,
-                            started,
-                            Error::Internal("the request handler failed".into()),
-                        ))
-                    }
-                }
-            }
-        },
+        } => {
+            call_core(&app, req, request_id, started, |query| Door::Rest {
+                action,
+                path_params,
+                query,
+            })
+            .await
+        }
+        Routed::ActionEndpoint => {
+            call_core(&app, req, request_id, started, |_| Door::ActionEndpoint).await
+        }
     };
     Ok(response)
+}
+
+/// Reads the request within its limits and runs it through the core's pipeline on the
+/// blocking pool.
+async fn call_core(
+    app: &App,
+    req: Request<Incoming>,
+    request_id: RequestId,
+    started: Instant,
+    door: impl FnOnce(Vec<(String, String)>) -> Door,
+) -> Response<Full<Bytes>> {
+    let (authorization, query, body) = match read_request(req, app.config.max_body_bytes).await {
+        Ok(parts) => parts,
+        Err(error) => return reply(app.opsiq.reject(request_id, started, error)),
+    };
+    let api = ApiRequest {
+        request_id,
+        started,
+        authorization,
+        door: door(query),
+        body,
+    };
+    let opsiq = app.opsiq.clone();
+    let id = api.request_id.clone();
+    match tokio::task::spawn_blocking(move || opsiq.handle(api)).await {
+        Ok(answer) => reply(answer),
+        Err(e) => {
+            tracing::error!(error = %e, "request handler failed");
+            reply(app.opsiq.reject(
+                id,
+                started,
+                Error::Internal("the request handler failed".into()),
+            ))
+        }
+    }
 }
 
 type RequestParts = (Option<String>, Vec<(String, String)>, Option<Vec<u8>>);

@@ -13,7 +13,8 @@ fn routes(id: i64) -> Vec<(Method, String, Scope)> {
     Catalog::builtin()
         .actions()
         .iter()
-        .flat_map(|a| {
+        .filter_map(|a| a.scope.map(|scope| (a, scope)))
+        .flat_map(|(a, scope)| {
             a.routes.iter().map(move |r| {
                 let method = match r.method {
                     CatalogMethod::Get => Method::GET,
@@ -22,7 +23,7 @@ fn routes(id: i64) -> Vec<(Method, String, Scope)> {
                     CatalogMethod::Patch => Method::PATCH,
                     CatalogMethod::Delete => Method::DELETE,
                 };
-                (method, r.path.replace("{id}", &id.to_string()), a.scope)
+                (method, r.path.replace("{id}", &id.to_string()), scope)
             })
         })
         .collect()

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod action_endpoint;
 mod auth;
 mod contacts;
 mod durability;

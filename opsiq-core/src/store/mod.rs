@@ -16,6 +16,7 @@ use crate::audit::AuditEntry;
 use crate::contacts::{Contact, ContactFields, ContactFilter};
 use crate::events::Event;
 use crate::keys::{ApiKey, NewKey};
+use crate::meta::UsageRow;
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
 use crate::types::{Email, Id, Timestamp};
@@ -55,6 +56,8 @@ pub trait KeyReads {
 
 pub trait KeyWrites {
     fn insert_key(&mut self, key: &NewKey, now: Timestamp) -> Result<Id>;
+    /// Stores a key's name, site, scopes and permissions.
+    fn update_key(&mut self, key: &ApiKey) -> Result<()>;
     /// Replaces the secret (rotation): the old one stops working at once.
     fn replace_key_secret(
         &mut self,
@@ -125,6 +128,8 @@ pub trait EventWrites {
 pub trait AuditReads {
     /// The newest audit rows, of one workspace or of all.
     fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// A key's requests since a time, by action and outcome, with latency percentiles.
+    fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>>;
 }
 
 pub trait AuditWrites {

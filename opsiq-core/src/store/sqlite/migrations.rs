@@ -7,7 +7,10 @@ use crate::{Error, Result};
 
 /// Each entry moves the schema from version `i` to `i + 1`. Append only: never edit one that
 /// has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_public_api.sql"),
+];
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

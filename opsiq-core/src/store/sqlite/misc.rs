@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use super::{Db, db_err};
 use crate::audit::AuditEntry;
 use crate::events::Event;
+use crate::meta::UsageRow;
 use crate::store::{AuditReads, AuditWrites, EventReads, EventWrites};
 use crate::types::{Email, Id, Timestamp};
 use crate::{Error, Result};
@@ -133,6 +134,32 @@ impl EventWrites for Db<'_> {
 }
 
 impl AuditReads for Db<'_> {
+    fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>> {
+        // Nearest-rank percentiles per (action, outcome), computed by window functions.
+        all(
+            self,
+            "WITH ranked AS ( \
+                SELECT action, outcome, latency_us, \
+                       ROW_NUMBER() OVER (PARTITION BY action, outcome ORDER BY latency_us) AS rn, \
+                       COUNT(*) OVER (PARTITION BY action, outcome) AS n \
+                FROM audit_log WHERE key_id = ?1 AND created_at >= ?2) \
+             SELECT action, outcome, MAX(n) AS requests, \
+                    MIN(CASE WHEN rn >= (n * 50 + 99) / 100 THEN latency_us END) AS p50, \
+                    MIN(CASE WHEN rn >= (n * 95 + 99) / 100 THEN latency_us END) AS p95 \
+             FROM ranked GROUP BY action, outcome ORDER BY requests DESC, action, outcome",
+            params![key, since],
+            |r| {
+                Ok(UsageRow {
+                    action: r.get("action")?,
+                    outcome: r.get("outcome")?,
+                    requests: r.get("requests")?,
+                    p50_ms: r.get::<_, i64>("p50")? as f64 / 1000.0,
+                    p95_ms: r.get::<_, i64>("p95")? as f64 / 1000.0,
+                })
+            },
+        )
+    }
+
     fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>> {
         all(
             self,

@@ -3,8 +3,8 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, exec, one};
-use crate::keys::{ApiKey, NewKey};
+use super::misc::{all, enum_col, exec, json_col, json_text, one};
+use crate::keys::{ApiKey, NewKey, Permissions};
 use crate::store::{KeyReads, KeyWrites, TenancyReads, TenancyWrites};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::types::{Email, Id, Timestamp};
@@ -50,8 +50,8 @@ fn agent(r: &Row<'_>) -> rusqlite::Result<Agent> {
     })
 }
 
-const KEY: &str = "SELECT id, workspace_id, site_id, name, prefix, scopes, created_at, last_used_at, rotated_at, revoked_at \
-                   FROM api_keys";
+const KEY: &str = "SELECT id, workspace_id, site_id, name, prefix, scopes, permissions_mode, allow_actions, \
+                   block_actions, created_at, last_used_at, rotated_at, revoked_at FROM api_keys";
 
 fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get("scopes")?;
@@ -65,6 +65,11 @@ fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         name: r.get("name")?,
         prefix: r.get("prefix")?,
         scopes,
+        permissions: Permissions {
+            mode: enum_col(r, "permissions_mode")?,
+            allow: json_col(r, "allow_actions")?,
+            block: json_col(r, "block_actions")?,
+        },
         created_at: r.get("created_at")?,
         last_used_at: r.get("last_used_at")?,
         rotated_at: r.get("rotated_at")?,
@@ -217,8 +222,8 @@ impl KeyWrites for Db<'_> {
     fn insert_key(&mut self, k: &NewKey, now: Timestamp) -> Result<Id> {
         exec(
             self,
-            "INSERT INTO api_keys (workspace_id, site_id, name, prefix, secret_hash, scopes, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (workspace_id, site_id, name, prefix, secret_hash, scopes, permissions_mode, \
+             allow_actions, block_actions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 k.workspace_id,
                 k.site_id,
@@ -226,10 +231,31 @@ impl KeyWrites for Db<'_> {
                 k.prefix,
                 k.hash,
                 Scope::join(&k.scopes),
+                k.permissions.mode.as_str(),
+                json_text(&k.permissions.allow)?,
+                json_text(&k.permissions.block)?,
                 now
             ],
         )?;
         Ok(Id(self.0.last_insert_rowid()))
+    }
+
+    fn update_key(&mut self, k: &ApiKey) -> Result<()> {
+        exec(
+            self,
+            "UPDATE api_keys SET name = ?2, site_id = ?3, scopes = ?4, permissions_mode = ?5, allow_actions = ?6, \
+             block_actions = ?7 WHERE id = ?1",
+            params![
+                k.id,
+                k.name,
+                k.site_id,
+                Scope::join(&k.scopes),
+                k.permissions.mode.as_str(),
+                json_text(&k.permissions.allow)?,
+                json_text(&k.permissions.block)?
+            ],
+        )?;
+        Ok(())
     }
 
     fn replace_key_secret(
