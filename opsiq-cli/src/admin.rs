@@ -11,14 +11,14 @@ use crate::Printer;
 
 /// Opens the database for a command that changes it; a new one gets the default workspace
 /// so the command works at once.
-fn open(db: &Path) -> Result<Opsiq> {
+pub(crate) fn open(db: &Path) -> Result<Opsiq> {
     let opsiq = Opsiq::open(db)?;
     opsiq.bootstrap()?;
     Ok(opsiq)
 }
 
 /// Opens an existing database for a command that only reads it (never creates a file).
-fn open_existing(db: &Path) -> Result<Opsiq> {
+pub(crate) fn open_existing(db: &Path) -> Result<Opsiq> {
     if !db.exists() {
         return Err(Error::Unavailable {
             part: "database",
@@ -35,7 +35,7 @@ fn parse_scope(name: &str) -> std::result::Result<Scope, String> {
     name.trim().parse()
 }
 
-fn parse_id(s: &str) -> std::result::Result<Id, String> {
+pub(crate) fn parse_id(s: &str) -> std::result::Result<Id, String> {
     match s.trim().parse::<i64>() {
         Ok(n) if n > 0 => Ok(Id(n)),
         _ => Err(format!("`{s}` is not an id (a positive integer)")),

@@ -6,8 +6,11 @@
 //! the results; no business rules live here.
 
 mod admin;
+mod openapi;
 mod output;
+mod rules;
 mod serve;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +55,14 @@ pub enum Command {
     /// Add and list agents.
     #[command(subcommand)]
     Agents(admin::AgentsCommand),
+    /// Add, list, enable and disable proactive rules.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Manage webhook endpoints, see deliveries, replay events.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
+    /// Print the OpenAPI 3.1 document of the API (the one served at /api/v1/openapi.php).
+    Openapi,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +76,9 @@ pub fn main() -> ExitCode {
         Command::Sites(cmd) => admin::sites(&cli.db, cmd, &printer),
         Command::Departments(cmd) => admin::departments(&cli.db, cmd, &printer),
         Command::Agents(cmd) => admin::agents(&cli.db, cmd, &printer),
+        Command::Rules(cmd) => rules::rules(&cli.db, cmd, &printer),
+        Command::Webhooks(cmd) => webhooks::webhooks(&cli.db, cmd, &printer),
+        Command::Openapi => openapi::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "OPSIQ_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Allow webhook deliveries to loopback, private and link-local addresses.
+    #[arg(long, env = "OPSIQ_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
 }
 
 pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
@@ -54,7 +57,11 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
             }
             text
         });
-        opsiq_http::run(listener, opsiq, ServerConfig::default(), shutdown_signal())
+        let mut config = ServerConfig::default();
+        if let Some(webhooks) = config.webhooks.as_mut() {
+            webhooks.allow_private = args.allow_private_webhooks;
+        }
+        opsiq_http::run(listener, opsiq, config, shutdown_signal())
             .await
             .map_err(|e| Error::Internal(format!("server failed: {e}")))?;
         tracing::info!("stopped");

@@ -387,7 +387,8 @@ fn rest_params(req: &ApiRequest) -> Result<Map<String, Value>> {
     else {
         return Ok(params);
     };
-    for (name, value) in query {
+    // An empty query parameter (`?q=&limit=`) is the same as an absent one.
+    for (name, value) in query.iter().filter(|(_, v)| !v.is_empty()) {
         if query.iter().filter(|(n, _)| n == name).count() > 1 {
             return Err(Error::parameter(name, "is given more than once"));
         }

@@ -286,9 +286,11 @@ pub fn decode<I: DeserializeOwned>(params: Map<String, Value>) -> Result<I> {
         let field = if path.is_empty() || path == "." {
             backticked(&message).unwrap_or_else(|| "params".to_string())
         } else if message.starts_with("unknown field") {
-            backticked(&message)
-                .map(|f| format!("{path}.{f}"))
-                .unwrap_or(path)
+            // Inside a nested struct the path already ends with the unknown field.
+            match backticked(&message) {
+                Some(f) if path != f && !path.ends_with(&format!(".{f}")) => format!("{path}.{f}"),
+                _ => path,
+            }
         } else {
             path
         };
@@ -318,6 +320,11 @@ impl Catalog {
         for action in crate::contacts::actions()
             .into_iter()
             .chain(crate::tickets::actions())
+            .chain(crate::chats::actions())
+            .chain(crate::analytics::actions())
+            .chain(crate::kb::actions())
+            .chain(crate::proactive::actions())
+            .chain(crate::webhooks::actions())
             .chain(crate::meta::actions())
         {
             catalog
@@ -382,18 +389,36 @@ mod tests {
     }
 
     #[test]
-    fn builtin_catalog_has_the_ten_contact_and_ticket_routes() {
+    fn builtin_catalog_binds_every_route_of_the_public_docs() {
         let catalog = Catalog::builtin();
-        let routes: Vec<String> = catalog
+        let bound: Vec<String> = catalog
             .actions()
             .iter()
-            .flat_map(|a| {
-                a.routes
-                    .iter()
-                    .filter(|r| r.method != Method::Put)
-                    .map(|r| format!("{} {}", r.method, r.path))
-            })
+            .flat_map(|a| a.routes.iter().map(|r| format!("{} {}", r.method, r.path)))
             .collect();
-        assert_eq!(routes.len(), 10, "{routes:?}");
+        let documented = [
+            "GET /api/v1/contacts",
+            "POST /api/v1/contacts",
+            "GET /api/v1/contacts/{id}",
+            "PATCH /api/v1/contacts/{id}",
+            "POST /api/v1/contacts/{id}/tags",
+            "POST /api/v1/contacts/{id}/notes",
+            "GET /api/v1/tickets",
+            "POST /api/v1/tickets",
+            "GET /api/v1/tickets/{id}",
+            "PATCH /api/v1/tickets/{id}",
+            "GET /api/v1/chats",
+            "GET /api/v1/chats/{id}",
+            "GET /api/v1/analytics/summary",
+            "POST /api/v1/proactive/trigger",
+            "POST /api/v1/kb/articles",
+            "PATCH /api/v1/kb/articles/{id}",
+        ];
+        for route in documented {
+            assert!(
+                bound.iter().any(|b| b == route),
+                "{route} is not bound; bound: {bound:?}"
+            );
+        }
     }
 }

@@ -263,6 +263,23 @@ pub(crate) fn find_or_create_by_email(
     load(w, workspace, id)
 }
 
+/// Appends tags to a contact (cleaned, deduplicated, existing order kept): `contacts.tags.add`
+/// and proactive rules. Nothing is written when the tags are refused.
+pub(crate) fn append_tags(
+    w: &mut dyn Writes,
+    workspace: Id,
+    id: Id,
+    tags: &[String],
+) -> Result<Contact> {
+    let current = load(w, workspace, id)?;
+    let mut fields = ContactFields::from(&current);
+    fields.tags = clean_tags("tags", &current.tags, tags)?;
+    if fields.tags != current.tags {
+        w.update_contact(workspace, current.id, &fields, Timestamp::now())?;
+    }
+    load(w, workspace, current.id)
+}
+
 impl Opsiq {
     pub fn list_contacts(&self, call: &Call, input: ListContacts) -> Result<Page<Contact>> {
         let filter = ContactFilter {
@@ -388,13 +405,7 @@ impl Opsiq {
         }
         clean_tags("tags", &[], &input.tags)?;
         self.write_audited(call, move |w| {
-            let current = load(w, workspace, input.id)?;
-            let mut fields = ContactFields::from(&current);
-            fields.tags = clean_tags("tags", &current.tags, &input.tags)?;
-            if fields.tags != current.tags {
-                w.update_contact(workspace, current.id, &fields, Timestamp::now())?;
-            }
-            load(w, workspace, current.id)
+            append_tags(w, workspace, input.id, &input.tags)
         })
     }
 

@@ -5,20 +5,26 @@
 //! Architecture invariant: this crate knows nothing of HTTP, hyper or tokio. It is synchronous;
 //! adapters call it from wherever they like (a blocking thread pool, a CLI, a test).
 
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod catalog;
+pub mod chats;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod kb;
 pub mod keys;
 pub mod meta;
+pub mod openapi;
+pub mod proactive;
 pub mod scope;
 pub mod service;
 pub mod store;
 pub mod tenancy;
 pub mod tickets;
 pub mod types;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use scope::Scope;

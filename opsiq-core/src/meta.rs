@@ -8,12 +8,8 @@ use crate::catalog::Action;
 use crate::keys::PermissionsMode;
 use crate::service::{Call, Opsiq};
 use crate::tenancy::{Site, Workspace};
-use crate::types::{Id, Timestamp};
+use crate::types::{Id, NoParams, Timestamp};
 use crate::{Error, Result, Scope};
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MeInput {}
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Me {
@@ -68,7 +64,7 @@ pub struct UsageRow {
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Opsiq {
-    pub fn me(&self, call: &Call, _input: MeInput) -> Result<Me> {
+    pub fn me(&self, call: &Call, _input: NoParams) -> Result<Me> {
         let p = &call.principal;
         let now = Timestamp::now();
         let (day, week) = (Timestamp(now.0 - DAY_MS), Timestamp(now.0 - 7 * DAY_MS));

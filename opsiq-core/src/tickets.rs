@@ -3,9 +3,6 @@
 //! New tickets always start `open`, whatever status a source platform sends. Every creation and
 //! change writes a `ticket.created` / `ticket.updated` outbox event in the same transaction.
 
-use std::fmt;
-use std::str::FromStr;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -15,42 +12,8 @@ use crate::contacts::find_or_create_by_email;
 use crate::events::{Event, EventType};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
-use crate::types::{Cursor, Email, Id, Limit, Page, Timestamp, clean_tags, text};
+use crate::types::{Cursor, Email, Id, Limit, Page, Timestamp, clean_tags, text, vocabulary};
 use crate::{Error, Result, Scope};
-
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-        pub enum $name {
-            $(#[serde(rename = $s)] $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, String> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-                    format!("unknown value `{s}`, expected one of {}", Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
-                })
-            }
-        }
-    };
-}
 
 vocabulary!(
     /// Where a ticket is in its life.
@@ -77,7 +40,7 @@ pub struct Ticket {
     /// The agent the ticket is assigned to.
     pub assignee_id: Option<Id>,
     pub tags: Vec<String>,
-    /// Where the ticket came from: `api`, `chat`, `email`, `connector`.
+    /// Where the ticket came from: `api`, `chat`, `email`, `connector`, `proactive`.
     pub source: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -228,6 +191,19 @@ fn load(w: &dyn Writes, workspace: Id, id: Id) -> Result<Ticket> {
         .ok_or_else(|| Error::not_found("ticket", id))
 }
 
+/// Inserts a ticket and records its `ticket.created` event: the one way a ticket is opened,
+/// by `tickets.create` or by a proactive rule.
+pub(crate) fn open_ticket(w: &mut dyn Writes, new: &NewTicket, now: Timestamp) -> Result<Ticket> {
+    let id = w.insert_ticket(new, now)?;
+    let ticket = load(w, new.workspace_id, id)?;
+    w.insert_event(&Event::new(
+        new.workspace_id,
+        EventType::TicketCreated,
+        created_data(&ticket),
+    ))?;
+    Ok(ticket)
+}
+
 impl Opsiq {
     pub fn list_tickets(&self, call: &Call, input: ListTickets) -> Result<Page<Ticket>> {
         let filter = TicketFilter {
@@ -271,14 +247,7 @@ impl Opsiq {
                 tags,
                 source: "api".to_string(),
             };
-            let id = w.insert_ticket(&new, now)?;
-            let ticket = load(w, workspace, id)?;
-            w.insert_event(&Event::new(
-                workspace,
-                EventType::TicketCreated,
-                created_data(&ticket),
-            ))?;
-            Ok(ticket)
+            open_ticket(w, &new, now)
         })
     }
 

@@ -12,6 +12,43 @@ use serde::{Deserialize, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// Defines a closed vocabulary: an enum with its wire names, `ALL`, `as_str`, `Display` and
+/// `FromStr` (whose error lists the accepted values).
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::schemars::JsonSchema)]
+        pub enum $name {
+            $(#[serde(rename = $s)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    format!("unknown value `{s}`, expected one of {}", Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                })
+            }
+        }
+    };
+}
+pub(crate) use vocabulary;
+
 /// `len` random base62 characters from the OS-seeded thread RNG.
 pub fn random_base62(len: usize) -> String {
     rand::rng()
@@ -107,6 +144,11 @@ fn deserialize_integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error>
     }
     d.deserialize_any(IntVisitor)
 }
+
+/// The input of an action that takes no parameters.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
 
 /// A positive row id (contacts, tickets, departments, agents, workspaces, sites, keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

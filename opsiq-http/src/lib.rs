@@ -6,6 +6,8 @@
 
 mod router;
 mod server;
+mod webhooks;
 
 pub use router::{Routed, Router};
 pub use server::{ServerConfig, run};
+pub use webhooks::{WebhookConfig, is_public, run_worker};

@@ -22,6 +22,7 @@ use opsiq_core::types::RequestId;
 use tokio::net::TcpListener;
 
 use crate::router::{Routed, Router};
+use crate::webhooks::{WebhookConfig, run_worker};
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// The webhook delivery worker's settings; `None` runs no worker.
+    pub webhooks: Option<WebhookConfig>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             max_body_bytes: MAX_BODY_BYTES,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            webhooks: Some(WebhookConfig::default()),
         }
     }
 }
@@ -62,6 +66,12 @@ pub async fn run(
         opsiq,
         config,
     });
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    let worker = app
+        .config
+        .webhooks
+        .clone()
+        .map(|config| tokio::spawn(run_worker(app.opsiq.clone(), config, worker_stop)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -95,6 +105,10 @@ pub async fn run(
         }
     }
     drop(listener);
+    let _ = stop_worker.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     let drain = app.config.drain_timeout;
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
@@ -115,6 +129,7 @@ async fn handle(
     let path = req.uri().path().to_string();
     let response = match app.router.route(&method, &path) {
         Routed::Health => json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id),
+        Routed::OpenApi => json_response(200, app.router.openapi().into(), &request_id),
         Routed::NotFound => {
             let error = Error::RouteNotFound { method, path };
             reply(app.opsiq.reject(request_id, started, error))

@@ -5,10 +5,17 @@
 mod common;
 
 mod action_endpoint;
+mod analytics;
 mod auth;
+mod chats;
+mod clients;
 mod contacts;
 mod durability;
 mod envelope;
+mod kb;
+mod openapi;
+mod proactive;
 mod spec_examples;
 mod tenancy;
 mod tickets;
+mod webhooks;

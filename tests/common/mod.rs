@@ -78,6 +78,11 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Keeps a temp directory alive as long as the server.
+    pub fn keep(&mut self, dir: tempfile::TempDir) {
+        self.dir = Some(dir);
+    }
+
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -236,5 +241,187 @@ impl Client {
                 None => return items,
             }
         }
+    }
+}
+
+/// A server config whose webhook worker polls fast and retries after 50 ms, so tests see a
+/// whole retry schedule in well under a second.
+pub fn fast_webhooks(allow_private: bool) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    let webhooks = config
+        .webhooks
+        .as_mut()
+        .expect("the worker is on by default");
+    webhooks.allow_private = allow_private;
+    webhooks.poll_interval = std::time::Duration::from_millis(20);
+    webhooks.retry.schedule = vec![std::time::Duration::from_millis(50); 8];
+    config
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: records every request and answers each with the next
+/// scripted response (the last one repeats). Stops when dropped.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Receiver {
+    /// Answers 200 to everything.
+    pub async fn ok() -> Self {
+        Self::scripted(vec![(200, vec![])]).await
+    }
+
+    /// Answers with `(status, extra headers)` in turn; the last answer repeats.
+    pub async fn scripted(script: Vec<(u16, Vec<(&'static str, &'static str)>)>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, script)
+    }
+
+    /// Answers 200 on a given address (to come back up on a port that was down).
+    pub async fn ok_at(addr: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        Self::serve(listener, vec![(200, vec![])])
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        script: Vec<(u16, Vec<(&'static str, &'static str)>)>,
+    ) -> Self {
+        use http_body_util::BodyExt;
+        let addr = listener.local_addr().unwrap();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let log = received.clone();
+        let script = std::sync::Arc::new(script);
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+                    _ = &mut rx => return,
+                };
+                let (log, script) = (log.clone(), script.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (log, script) = (log.clone(), script.clone());
+                            async move {
+                                let headers = req
+                                    .headers()
+                                    .iter()
+                                    .map(|(n, v)| {
+                                        (
+                                            n.as_str().to_string(),
+                                            v.to_str().unwrap_or("").to_string(),
+                                        )
+                                    })
+                                    .collect();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let n = {
+                                    let mut log = log.lock().unwrap();
+                                    log.push(Received {
+                                        headers,
+                                        body: String::from_utf8_lossy(&body).into_owned(),
+                                        at: std::time::Instant::now(),
+                                    });
+                                    log.len()
+                                };
+                                let (status, extra) = script
+                                    .get(n - 1)
+                                    .or(script.last())
+                                    .cloned()
+                                    .unwrap_or((200, vec![]));
+                                let mut res = hyper::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from(format!("answer {n}")),
+                                ));
+                                *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                for (name, value) in extra {
+                                    res.headers_mut().insert(name, value.parse().unwrap());
+                                }
+                                Ok::<_, std::convert::Infallible>(res)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            addr,
+            received,
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 30 s) until `done` holds for the requests received.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = self.requests();
+            if done(&got) {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; got {} requests",
+                got.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Waits (at most 30 s) until `check` returns a value.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -12,14 +12,24 @@ pub mod sqlite;
 use std::any::Any;
 
 use crate::Result;
+use crate::analytics::{NewKnowledgeQuery, NewOrder, NewPageView, SiteCounts};
 use crate::audit::AuditEntry;
+use crate::chats::{AuthorType, ChatSession, Visitor};
 use crate::contacts::{Contact, ContactFields, ContactFilter};
 use crate::events::Event;
+use crate::kb::{Article, ArticleFields, ArticleFilter};
 use crate::keys::{ApiKey, NewKey};
 use crate::meta::UsageRow;
+use crate::proactive::{
+    NewProactiveEvent, NewWidgetMessage, ProactiveEvent, Rule, RuleFields, WidgetMessage,
+};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
-use crate::types::{Email, Id, Timestamp};
+use crate::types::{Cursor, Email, Id, Limit, Timestamp};
+use crate::webhooks::{
+    Attempt, AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, Endpoint, EndpointFields,
+    Outgoing,
+};
 
 pub trait TenancyReads {
     fn workspaces(&self) -> Result<Vec<Workspace>>;
@@ -116,6 +126,235 @@ pub trait TicketWrites {
     ) -> Result<()>;
 }
 
+pub trait ChatReads {
+    fn visitor_by_public_id(&self, public_id: &str) -> Result<Option<Visitor>>;
+    /// One session with its transcript.
+    fn chat_session(&self, workspace: Id, id: Id) -> Result<Option<ChatSession>>;
+    /// Up to `limit + 1` sessions with their transcripts, newest first.
+    fn chat_sessions(
+        &self,
+        workspace: Id,
+        before: Option<Cursor>,
+        limit: Limit,
+    ) -> Result<Vec<ChatSession>>;
+    /// Every session of a contact with its transcript, oldest first.
+    fn chat_sessions_of_contact(&self, workspace: Id, contact: Id) -> Result<Vec<ChatSession>>;
+    /// Up to `limit + 1` contacts with chats, as (contact, newest session), most recent first.
+    fn chat_thread_heads(
+        &self,
+        workspace: Id,
+        before: Option<Cursor>,
+        limit: Limit,
+    ) -> Result<Vec<(Id, Id)>>;
+}
+
+pub trait ChatWrites {
+    fn insert_visitor(
+        &mut self,
+        workspace: Id,
+        site: Id,
+        public_id: &str,
+        now: Timestamp,
+    ) -> Result<Id>;
+    fn touch_visitor(&mut self, visitor: Id, now: Timestamp) -> Result<()>;
+    /// Links a visitor, and its sessions without a contact, to a contact.
+    fn set_visitor_contact(&mut self, visitor: Id, contact: Id) -> Result<()>;
+    fn insert_chat_session(
+        &mut self,
+        workspace: Id,
+        site: Id,
+        visitor: Id,
+        contact: Option<Id>,
+        now: Timestamp,
+    ) -> Result<Id>;
+    /// Appends a message; the first agent message sets the session's first response time.
+    fn insert_chat_message(
+        &mut self,
+        session: Id,
+        author_type: AuthorType,
+        author_name: Option<&str>,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<Id>;
+    fn close_chat_session(&mut self, session: Id, now: Timestamp) -> Result<()>;
+}
+
+pub trait KbReads {
+    fn article(&self, workspace: Id, id: Id) -> Result<Option<Article>>;
+    fn article_id_by_slug(&self, workspace: Id, slug: &str) -> Result<Option<Id>>;
+    /// Up to `limit + 1` articles, newest first.
+    fn articles(&self, workspace: Id, filter: &ArticleFilter) -> Result<Vec<Article>>;
+    /// Published articles matching every word of `query`, best match first.
+    fn search_published(&self, workspace: Id, query: &str, limit: u32) -> Result<Vec<Article>>;
+}
+
+pub trait KbWrites {
+    fn insert_article(
+        &mut self,
+        workspace: Id,
+        fields: &ArticleFields,
+        now: Timestamp,
+    ) -> Result<Id>;
+    fn update_article(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        fields: &ArticleFields,
+        now: Timestamp,
+    ) -> Result<()>;
+}
+
+pub trait AnalyticsReads {
+    /// The counts of one site over `[from, to)`, computed from the stored rows.
+    fn site_counts(&self, site: Id, from: Timestamp, to: Timestamp) -> Result<SiteCounts>;
+    /// First response times (milliseconds) of the site's chats started in `[from, to)`.
+    fn first_response_times(&self, site: Id, from: Timestamp, to: Timestamp) -> Result<Vec<i64>>;
+    /// The latest visit of a visitor, as (visit, last seen).
+    fn latest_visit(&self, visitor: Id) -> Result<Option<(Id, Timestamp)>>;
+    /// How many times a question (normalised) went unanswered on a site.
+    fn missed_question_count(&self, site: Id, question: &str) -> Result<i64>;
+}
+
+pub trait AnalyticsWrites {
+    fn insert_visit(&mut self, site: Id, visitor: Id, now: Timestamp) -> Result<Id>;
+    fn touch_visit(&mut self, visit: Id, now: Timestamp) -> Result<()>;
+    fn insert_page_view(&mut self, view: &NewPageView, now: Timestamp) -> Result<Id>;
+    fn insert_order(&mut self, order: &NewOrder, now: Timestamp) -> Result<Id>;
+    fn insert_knowledge_query(&mut self, query: &NewKnowledgeQuery, now: Timestamp) -> Result<Id>;
+    /// Adds `delta` to a contact's lead score and records the change; returns the new score.
+    fn change_lead_score(
+        &mut self,
+        site: Id,
+        contact: Id,
+        delta: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<i64>;
+}
+
+pub trait WebhookReads {
+    fn endpoints(&self, workspace: Id) -> Result<Vec<Endpoint>>;
+    fn endpoint(&self, workspace: Id, id: Id) -> Result<Option<Endpoint>>;
+    /// Up to `limit + 1` deliveries, newest first.
+    fn deliveries(&self, workspace: Id, filter: &DeliveryFilter) -> Result<Vec<Delivery>>;
+    fn attempts(&self, delivery: Id) -> Result<Vec<Attempt>>;
+    fn event_by_id(&self, workspace: Id, id: &str) -> Result<Option<Event>>;
+    fn events_since(&self, workspace: Id, since: Timestamp) -> Result<Vec<Event>>;
+    /// When the earliest unleased pending or retrying delivery is due.
+    fn next_due_delivery(&self, now: Timestamp) -> Result<Option<Timestamp>>;
+}
+
+pub trait WebhookWrites {
+    fn insert_endpoint(
+        &mut self,
+        workspace: Id,
+        fields: &EndpointFields,
+        secret: &str,
+        now: Timestamp,
+    ) -> Result<Id>;
+    /// Stores an endpoint's fields; enabling it clears why it was disabled.
+    fn update_endpoint(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        fields: &EndpointFields,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Makes `secret` current; the old one keeps signing until `previous_until`.
+    fn rotate_endpoint_secret(
+        &mut self,
+        id: Id,
+        secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<()>;
+    fn delete_endpoint(&mut self, id: Id) -> Result<()>;
+    fn disable_endpoint(&mut self, id: Id, reason: &str, now: Timestamp) -> Result<()>;
+    /// Queues a delivery of `event` to every enabled endpoint subscribed to it (or only to
+    /// `endpoint`); returns how many.
+    fn queue_deliveries(
+        &mut self,
+        event: &Event,
+        endpoint: Option<Id>,
+        now: Timestamp,
+    ) -> Result<usize>;
+    /// Leases due deliveries until `lease_until` (at most `per_endpoint` in flight per endpoint).
+    fn lease_due_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        per_endpoint: u32,
+    ) -> Result<Vec<Outgoing>>;
+    fn insert_attempt(
+        &mut self,
+        delivery: Id,
+        outcome: &AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<()>;
+    fn set_delivery_state(
+        &mut self,
+        delivery: Id,
+        status: DeliveryStatus,
+        attempts: u32,
+        next_attempt_at: Option<Timestamp>,
+        outcome: &AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Records whether an endpoint's last attempt succeeded; returns since when it has been
+    /// failing (`None` after a success).
+    fn mark_endpoint_result(
+        &mut self,
+        endpoint: Id,
+        success: bool,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>>;
+}
+
+pub trait ProactiveReads {
+    /// A rule of one workspace, or of any when `None`.
+    fn rule(&self, workspace: Option<Id>, id: Id) -> Result<Option<Rule>>;
+    /// Rules of one workspace (or of all), newest first: up to `limit + 1`, or all when `None`.
+    fn rules(
+        &self,
+        workspace: Option<Id>,
+        before: Option<Cursor>,
+        limit: Option<Limit>,
+    ) -> Result<Vec<Rule>>;
+    /// The workspace's enabled rules listening for `event`, oldest first (the order they run in).
+    fn rules_for_event(&self, workspace: Id, event: &str) -> Result<Vec<Rule>>;
+    /// When a rule last fired for a subject (`contact:<id>` or `visitor:<id>`).
+    fn last_firing(&self, rule: Id, subject: &str) -> Result<Option<Timestamp>>;
+    /// The workspace's newest proactive events.
+    fn proactive_events(&self, workspace: Id, limit: u32) -> Result<Vec<ProactiveEvent>>;
+    /// Undelivered widget messages for a visitor or a contact, oldest first.
+    fn queued_messages(
+        &self,
+        visitor: Option<Id>,
+        contact: Option<Id>,
+    ) -> Result<Vec<WidgetMessage>>;
+}
+
+pub trait ProactiveWrites {
+    fn insert_rule(&mut self, workspace: Id, rule: &RuleFields, now: Timestamp) -> Result<Id>;
+    fn update_rule(
+        &mut self,
+        workspace: Id,
+        id: Id,
+        rule: &RuleFields,
+        now: Timestamp,
+    ) -> Result<()>;
+    fn insert_proactive_event(&mut self, event: &NewProactiveEvent, now: Timestamp) -> Result<Id>;
+    fn insert_rule_firing(
+        &mut self,
+        rule: Id,
+        event: Id,
+        subject: &str,
+        now: Timestamp,
+    ) -> Result<Id>;
+    fn insert_widget_message(&mut self, message: &NewWidgetMessage, now: Timestamp) -> Result<Id>;
+}
+
 pub trait EventReads {
     /// The workspace's outbox events, oldest first.
     fn events(&self, workspace: Id, limit: u32) -> Result<Vec<Event>>;
@@ -138,29 +377,65 @@ pub trait AuditWrites {
 
 /// Everything the services read.
 pub trait Reads:
-    TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads
+    TenancyReads
+    + KeyReads
+    + ContactReads
+    + TicketReads
+    + ChatReads
+    + KbReads
+    + AnalyticsReads
+    + ProactiveReads
+    + WebhookReads
+    + EventReads
+    + AuditReads
 {
 }
-impl<T: TenancyReads + KeyReads + ContactReads + TicketReads + EventReads + AuditReads + ?Sized>
-    Reads for T
+impl<T> Reads for T where
+    T: TenancyReads
+        + KeyReads
+        + ContactReads
+        + TicketReads
+        + ChatReads
+        + KbReads
+        + AnalyticsReads
+        + ProactiveReads
+        + WebhookReads
+        + EventReads
+        + AuditReads
+        + ?Sized
 {
 }
 
 /// Everything the services write, inside one transaction.
 pub trait Writes:
-    Reads + TenancyWrites + KeyWrites + ContactWrites + TicketWrites + EventWrites + AuditWrites
+    Reads
+    + TenancyWrites
+    + KeyWrites
+    + ContactWrites
+    + TicketWrites
+    + ChatWrites
+    + KbWrites
+    + AnalyticsWrites
+    + ProactiveWrites
+    + WebhookWrites
+    + EventWrites
+    + AuditWrites
 {
 }
-impl<
+impl<T> Writes for T where
     T: Reads
         + TenancyWrites
         + KeyWrites
         + ContactWrites
         + TicketWrites
+        + ChatWrites
+        + KbWrites
+        + AnalyticsWrites
+        + ProactiveWrites
+        + WebhookWrites
         + EventWrites
         + AuditWrites
-        + ?Sized,
-> Writes for T
+        + ?Sized
 {
 }
 

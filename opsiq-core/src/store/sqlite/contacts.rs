@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, exec, json_col, json_text, one};
+use super::misc::{all, exec, fts_query, json_col, json_text, one};
 use crate::Result;
 use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
 use crate::store::{ContactReads, ContactWrites};
@@ -27,17 +27,6 @@ fn contact(r: &Row<'_>) -> rusqlite::Result<Contact> {
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
-}
-
-/// Turns search words into an FTS5 query: every word must match as a prefix. Words are quoted,
-/// so no FTS5 syntax in the input can take effect.
-fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
 }
 
 impl ContactReads for Db<'_> {
@@ -189,7 +178,7 @@ impl ContactWrites for Db<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::super::misc::fts_query;
 
     #[test]
     fn search_words_become_quoted_prefix_terms() {

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_public_api.sql"),
+    include_str!("0003_webhooks.sql"),
 ];
 
 /// The schema version this build expects.

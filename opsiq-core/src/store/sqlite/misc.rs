@@ -9,7 +9,7 @@ use super::{Db, db_err};
 use crate::audit::AuditEntry;
 use crate::events::Event;
 use crate::meta::UsageRow;
-use crate::store::{AuditReads, AuditWrites, EventReads, EventWrites};
+use crate::store::{AuditReads, AuditWrites, EventReads, EventWrites, WebhookWrites};
 use crate::types::{Email, Id, Timestamp};
 use crate::{Error, Result};
 
@@ -97,6 +97,17 @@ pub(crate) fn exec(db: &Db<'_>, sql: &str, params: impl rusqlite::Params) -> Res
     stmt.execute(params).map_err(db_err)
 }
 
+/// Turns search words into an FTS5 query: every word must match as a prefix. Words are quoted,
+/// so no FTS5 syntax in the input can take effect.
+pub(crate) fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 impl EventReads for Db<'_> {
     fn events(&self, workspace: Id, limit: u32) -> Result<Vec<Event>> {
         all(
@@ -129,6 +140,8 @@ impl EventWrites for Db<'_> {
                 event.created_at
             ],
         )?;
+        // The fan-out to subscribed endpoints commits with the event.
+        self.queue_deliveries(event, None, event.created_at)?;
         Ok(())
     }
 }

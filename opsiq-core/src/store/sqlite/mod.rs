@@ -5,13 +5,18 @@
 //! the queue inside one transaction (each in its own savepoint, so a failing closure drops only
 //! its own changes), commits once, and only then answers each caller.
 
+mod analytics;
+mod chats;
 mod contacts;
+mod kb;
 mod migrations;
 mod misc;
+mod proactive;
 mod tenancy;
 #[cfg(test)]
 mod tests;
 mod tickets;
+mod webhooks;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -101,7 +101,8 @@ impl TicketWrites for Db<'_> {
         exec(
             self,
             "UPDATE tickets SET subject = ?3, status = ?4, priority = ?5, department_id = ?6, assignee_id = ?7, tags = ?8, \
-             updated_at = ?9 WHERE workspace_id = ?1 AND id = ?2",
+             updated_at = ?9, resolved_at = CASE WHEN ?4 IN ('resolved', 'closed') \
+             THEN COALESCE(resolved_at, ?9) ELSE NULL END WHERE workspace_id = ?1 AND id = ?2",
             params![
                 workspace,
                 id,
