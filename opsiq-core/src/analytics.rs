@@ -79,12 +79,11 @@ pub struct NewKnowledgeQuery {
 fn deserialize_date<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Date>, D::Error> {
-    let raw = Option::<String>::deserialize(d)?;
-    let Some(raw) = raw.filter(|s| !s.trim().is_empty()) else {
+    let Some(raw) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(raw.trim(), format)
+    Date::parse(&raw, format)
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("`{raw}` is not a date (YYYY-MM-DD)")))
 }
@@ -96,11 +95,11 @@ pub struct SummaryInput {
     pub preset: Option<Preset>,
     /// First day of the range (UTC), `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "deserialize_date")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date", "pattern" = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub from: Option<Date>,
     /// Last day of the range (UTC, inclusive), `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "deserialize_date")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date", "pattern" = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub to: Option<Date>,
 }
 
@@ -406,7 +405,11 @@ impl Opsiq {
             if query.article_id.is_none() {
                 let misses = w.missed_question_count(query.site_id, &query.question)?;
                 if misses == MISSED_QUESTION_REPEATS {
-                    let missed = KnowledgeMissedQuestion { site_id: query.site_id, question: query.question, times_missed: misses };
+                    let missed = KnowledgeMissedQuestion {
+                        site_id: query.site_id,
+                        question: query.question,
+                        times_missed: misses,
+                    };
                     missed.emit(w, query.workspace_id)?;
                 }
             }

@@ -286,8 +286,11 @@ impl Opsiq {
             visitor.contact_id,
         );
         self.write(move |w| {
-            let id = w.insert_chat_session(workspace, site_id, visitor_row, contact, Timestamp::now())?;
-            let session = w.chat_session(workspace, id)?.ok_or_else(|| Error::Internal("chat vanished".into()))?;
+            let id =
+                w.insert_chat_session(workspace, site_id, visitor_row, contact, Timestamp::now())?;
+            let session = w
+                .chat_session(workspace, id)?
+                .ok_or_else(|| Error::Internal("chat vanished".into()))?;
             let started = ChatStarted {
                 chat_id: session.id,
                 site_id: session.site_id,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::catalog::{Action, Method};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
-use crate::types::{Cursor, Email, Id, Limit, Page, Timestamp, clean_tags, text};
+use crate::types::{Cursor, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch};
 use crate::{Error, Result, Scope};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -79,6 +79,7 @@ pub struct ContactFilter {
 pub struct ListContacts {
     /// Search words, matched as prefixes of name, e-mail and tags.
     #[serde(default)]
+    #[schemars(length(max = 200))]
     pub q: Option<String>,
     #[serde(default)]
     pub limit: Limit,
@@ -89,14 +90,20 @@ pub struct ListContacts {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["email"]}, {"required": ["name"]}, {"required": ["phone"]}, {"required": ["external_id"]}
+]))]
 pub struct CreateContact {
-    pub name: Option<String>,
+    pub name: Option<Text<200>>,
     pub email: Option<Email>,
-    pub phone: Option<String>,
-    pub external_id: Option<String>,
+    pub phone: Option<Text<50>>,
+    pub external_id: Option<Text<200>>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    #[schemars(length(max = 100))]
+    pub tags: Vec<Tag>,
+    /// Custom attributes: at most 100, named with 1 to 64 characters.
     #[serde(default)]
+    #[schemars(extend("maxProperties" = 100, "propertyNames" = {"minLength": 1, "maxLength": 64}))]
     pub attributes: Map<String, Value>,
 }
 
@@ -109,52 +116,43 @@ pub struct ContactId {
 /// A partial update: absent fields stay as they are, `null` clears a field.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["name"]}, {"required": ["email"]}, {"required": ["phone"]}, {"required": ["external_id"]},
+    {"required": ["tags"]}, {"required": ["attributes"]}, {"required": ["note"]}
+]))]
 pub struct UpdateContact {
     pub id: Id,
     #[serde(default, deserialize_with = "patch")]
-    pub name: Option<Option<String>>,
+    pub name: Option<Option<Text<200>>>,
     #[serde(default, deserialize_with = "patch")]
     pub email: Option<Option<Email>>,
     #[serde(default, deserialize_with = "patch")]
-    pub phone: Option<Option<String>>,
+    pub phone: Option<Option<Text<50>>>,
     #[serde(default, deserialize_with = "patch")]
-    pub external_id: Option<Option<String>>,
+    pub external_id: Option<Option<Text<200>>>,
     /// Replaces the tag list.
-    pub tags: Option<Vec<String>>,
+    #[schemars(length(max = 100))]
+    pub tags: Option<Vec<Tag>>,
     /// Merged into the custom attributes; a `null` value removes that attribute.
+    #[schemars(extend("maxProperties" = 100, "propertyNames" = {"minLength": 1, "maxLength": 64}))]
     pub attributes: Option<Map<String, Value>>,
     /// Appended to the notes timeline.
-    pub note: Option<String>,
+    pub note: Option<Text<10_000>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddTags {
     pub id: Id,
-    pub tags: Vec<String>,
+    #[schemars(length(min = 1, max = 100))]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddNote {
     pub id: Id,
-    pub note: String,
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn patch<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-fn opt_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
-    Ok(match value {
-        Some(v) => Some(text(field, v, max, false)?).filter(|s| !s.is_empty()),
-        None => None,
-    })
+    pub note: Text<10_000>,
 }
 
 fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
@@ -164,7 +162,10 @@ fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
             "a contact holds at most 100 attributes",
         ));
     }
-    if let Some(key) = attributes.keys().find(|k| k.is_empty() || k.len() > 64) {
+    if let Some(key) = attributes
+        .keys()
+        .find(|k| k.is_empty() || k.chars().count() > 64)
+    {
         return Err(Error::validation(
             "attributes",
             format!("attribute name `{key}` must have 1 to 64 characters"),
@@ -182,10 +183,10 @@ fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
 impl ContactFields {
     fn parse(input: CreateContact) -> Result<Self> {
         let fields = ContactFields {
-            name: opt_text("name", input.name.as_deref(), 200)?,
+            name: input.name.map(Text::into_string),
             email: input.email,
-            phone: opt_text("phone", input.phone.as_deref(), 50)?,
-            external_id: opt_text("external_id", input.external_id.as_deref(), 200)?,
+            phone: input.phone.map(Text::into_string),
+            external_id: input.external_id.map(Text::into_string),
             tags: clean_tags("tags", &[], &input.tags)?,
             attributes: input.attributes,
         };
@@ -265,11 +266,11 @@ pub(crate) fn find_or_create_by_email(
 
 /// Appends tags to a contact (cleaned, deduplicated, existing order kept): `contacts.tags.add`
 /// and proactive rules. Nothing is written when the tags are refused.
-pub(crate) fn append_tags(
+pub(crate) fn append_tags<T: AsRef<str>>(
     w: &mut dyn Writes,
     workspace: Id,
     id: Id,
-    tags: &[String],
+    tags: &[T],
 ) -> Result<Contact> {
     let current = load(w, workspace, id)?;
     let mut fields = ContactFields::from(&current);
@@ -317,26 +318,14 @@ impl Opsiq {
     pub fn update_contact(&self, call: &Call, input: UpdateContact) -> Result<Contact> {
         let workspace = call.principal.workspace_id;
         let author = call.author();
-        let name = input
-            .name
-            .map(|v| opt_text("name", v.as_deref(), 200))
-            .transpose()?;
-        let phone = input
-            .phone
-            .map(|v| opt_text("phone", v.as_deref(), 50))
-            .transpose()?;
-        let external_id = input
-            .external_id
-            .map(|v| opt_text("external_id", v.as_deref(), 200))
-            .transpose()?;
+        let name = input.name.map(|v| v.map(Text::into_string));
+        let phone = input.phone.map(|v| v.map(Text::into_string));
+        let external_id = input.external_id.map(|v| v.map(Text::into_string));
         let tags = input
             .tags
             .map(|t| clean_tags("tags", &[], &t))
             .transpose()?;
-        let note = input
-            .note
-            .map(|n| text("note", &n, 10_000, true))
-            .transpose()?;
+        let note = input.note.map(Text::into_string);
         let nothing = name.is_none()
             && input.email.is_none()
             && phone.is_none()
@@ -412,7 +401,7 @@ impl Opsiq {
     pub fn add_contact_note(&self, call: &Call, input: AddNote) -> Result<Contact> {
         let workspace = call.principal.workspace_id;
         let author = call.author();
-        let body = text("note", &input.note, 10_000, true)?;
+        let body = input.note.into_string();
         self.write_audited(call, move |w| {
             let current = load(w, workspace, input.id)?;
             w.insert_note(current.id, &body, &author, Timestamp::now())?;

@@ -99,7 +99,8 @@ pub trait EventData: Serialize + JsonSchema {
 
     /// Writes the event to the outbox inside the caller's transaction.
     fn emit(&self, w: &mut dyn crate::store::Writes, workspace: Id) -> crate::Result<Event> {
-        let data = serde_json::to_value(self).map_err(|e| crate::Error::Internal(format!("cannot encode an event: {e}")))?;
+        let data = serde_json::to_value(self)
+            .map_err(|e| crate::Error::Internal(format!("cannot encode an event: {e}")))?;
         let event = Event::new(workspace, Self::TYPE, data);
         w.insert_event(&event)?;
         Ok(event)
@@ -199,7 +200,9 @@ impl EventType {
             EventType::ChatStarted => generator.subschema_for::<ChatStarted>(),
             EventType::LeadScored => generator.subschema_for::<LeadScored>(),
             EventType::OrderAttributed => generator.subschema_for::<OrderAttributed>(),
-            EventType::KnowledgeMissedQuestion => generator.subschema_for::<KnowledgeMissedQuestion>(),
+            EventType::KnowledgeMissedQuestion => {
+                generator.subschema_for::<KnowledgeMissedQuestion>()
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::catalog::{Action, Method};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
-use crate::types::{Cursor, Id, Limit, Page, Timestamp, text, vocabulary};
+use crate::types::{Cursor, Id, Limit, Page, Text, Timestamp, vocabulary};
 use crate::{Error, Result, Scope};
 
 vocabulary!(
@@ -55,6 +55,7 @@ pub struct ArticleFilter {
 pub struct ListArticles {
     pub status: Option<ArticleStatus>,
     /// Search words, matched against title and body.
+    #[schemars(length(max = 200))]
     pub q: Option<String>,
     #[serde(default)]
     pub limit: Limit,
@@ -65,12 +66,12 @@ pub struct ListArticles {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArticle {
-    pub title: String,
-    pub body: String,
+    pub title: Text<300>,
+    pub body: Text<200_000>,
     /// `draft` when not given.
     pub status: Option<ArticleStatus>,
     /// Made from the title when not given.
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -82,12 +83,15 @@ pub struct ArticleId {
 /// A partial update: absent fields stay as they are.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["title"]}, {"required": ["body"]}, {"required": ["status"]}, {"required": ["slug"]}
+]))]
 pub struct UpdateArticle {
     pub id: Id,
-    pub title: Option<String>,
-    pub body: Option<String>,
+    pub title: Option<Text<300>>,
+    pub body: Option<Text<200_000>>,
     pub status: Option<ArticleStatus>,
-    pub slug: Option<String>,
+    pub slug: Option<Slug>,
 }
 
 /// Makes a slug from free text: lower-case letters and digits joined by single hyphens.
@@ -109,24 +113,44 @@ pub fn slugify(title: &str) -> String {
     }
 }
 
-/// Checks a slug given by the caller.
-fn parse_slug(raw: &str) -> Result<String> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 100
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !raw.starts_with('-')
-        && !raw.ends_with('-');
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(Error::validation(
-            "slug",
-            format!(
-                "`{raw}` is not a slug (lower-case letters, digits and inner hyphens, at most 100)"
-            ),
-        ))
+/// A slug given by the caller: lower-case letters, digits and inner hyphens, at most 100.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(extend("pattern" = "^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"))]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 100
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-')
+            && !raw.ends_with('-');
+        if ok {
+            Ok(Slug(raw.to_string()))
+        } else {
+            Err(Error::validation(
+                "slug",
+                format!(
+                    "`{raw}` is not a slug (lower-case letters, digits and inner hyphens, at most 100)"
+                ),
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Slug {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Slug::parse(&raw).map_err(|e| {
+            serde::de::Error::custom(
+                e.to_string()
+                    .trim_start_matches("field `slug`: ")
+                    .to_string(),
+            )
+        })
     }
 }
 
@@ -189,9 +213,8 @@ impl Opsiq {
 
     pub fn create_article(&self, call: &Call, input: CreateArticle) -> Result<Article> {
         let workspace = call.principal.workspace_id;
-        let title = text("title", &input.title, 300, true)?;
-        let body = text("body", &input.body, 200_000, true)?;
-        let slug = input.slug.as_deref().map(parse_slug).transpose()?;
+        let (title, body) = (input.title.into_string(), input.body.into_string());
+        let slug = input.slug.map(|s| s.0);
         let status = input.status.unwrap_or(ArticleStatus::Draft);
         self.write_audited(call, move |w| {
             let slug = unique_slug(w, workspace, None, slug, &title)?;
@@ -212,17 +235,9 @@ impl Opsiq {
 
     pub fn update_article(&self, call: &Call, input: UpdateArticle) -> Result<Article> {
         let workspace = call.principal.workspace_id;
-        let title = input
-            .title
-            .as_deref()
-            .map(|t| text("title", t, 300, true))
-            .transpose()?;
-        let body = input
-            .body
-            .as_deref()
-            .map(|b| text("body", b, 200_000, true))
-            .transpose()?;
-        let slug = input.slug.as_deref().map(parse_slug).transpose()?;
+        let title = input.title.map(Text::into_string);
+        let body = input.body.map(Text::into_string);
+        let slug = input.slug.map(|s| s.0);
         if title.is_none() && body.is_none() && slug.is_none() && input.status.is_none() {
             return Err(Error::validation(
                 "params",
@@ -308,9 +323,9 @@ mod tests {
         );
         assert_eq!(slugify("  Ünïcode & -- symbols!! "), "n-code-symbols");
         assert_eq!(slugify("!!!"), "article");
-        assert!(parse_slug("a-b-1").is_ok());
+        assert!(Slug::parse("a-b-1").is_ok());
         for bad in ["", "A", "a_b", "-a", "a-", "a b"] {
-            assert!(parse_slug(bad).is_err(), "{bad:?}");
+            assert!(Slug::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -90,7 +90,10 @@ pub enum RuleAction {
     },
     /// Appends tags to the contact, as `contacts.tags.add` does.
     AddTags {
-        #[schemars(length(min = 1, max = 100), inner(length(min = 1, max = 64), pattern(r"\S")))]
+        #[schemars(
+            length(min = 1, max = 100),
+            inner(length(min = 1, max = 64), pattern(r"\S"))
+        )]
         tags: Vec<String>,
     },
     /// Adds `delta` (negative to subtract) to the contact's lead score.
@@ -130,7 +133,7 @@ pub struct ActionSpec {
     pub priority: Option<Priority>,
     #[serde(default, deserialize_with = "present")]
     pub tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole")]
     pub delta: Option<i64>,
 }
 
@@ -141,6 +144,37 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(d).map(Some)
+}
+
+/// A whole number as JSON Schema counts one: `5` or `5.0`, never `5.5` or `"5"`.
+fn whole_number<E: serde::de::Error>(n: serde_json::Number) -> std::result::Result<i64, E> {
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| E::custom(format!("expected a whole number, got {n}")))
+}
+
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    whole_number(serde_json::Number::deserialize(d)?)
+}
+
+/// An optional whole number that, when given, must not be `null`.
+fn present_whole<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    whole(d).map(Some)
+}
+
+/// An optional whole number; `null` is the same as absent.
+fn optional_whole<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(whole_number)
+        .transpose()
 }
 
 /// A stored rule.
@@ -267,7 +301,7 @@ pub struct CreateRule {
     #[schemars(with = "Vec<RuleAction>", length(min = 1, max = MAX_ACTIONS))]
     pub actions: Vec<ActionSpec>,
     /// Seconds the rule stays quiet for a person after firing for them (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     #[schemars(range(min = 0, max = MAX_COOLDOWN_SECONDS))]
     pub cooldown_seconds: i64,
     /// Default true.
@@ -287,6 +321,7 @@ pub struct UpdateRule {
     pub conditions: Option<Vec<Condition>>,
     #[schemars(with = "Option<Vec<RuleAction>>", length(min = 1, max = MAX_ACTIONS))]
     pub actions: Option<Vec<ActionSpec>>,
+    #[serde(default, deserialize_with = "optional_whole")]
     #[schemars(range(min = 0, max = MAX_COOLDOWN_SECONDS))]
     pub cooldown_seconds: Option<i64>,
     pub enabled: Option<bool>,
@@ -517,7 +552,13 @@ fn trigger_schema(schema: &mut Schema) {
 fn update_rule_schema(schema: &mut Schema) {
     one_of_present(
         schema,
-        &["name", "conditions", "actions", "cooldown_seconds", "enabled"],
+        &[
+            "name",
+            "conditions",
+            "actions",
+            "cooldown_seconds",
+            "enabled",
+        ],
     );
 }
 
@@ -1268,6 +1309,10 @@ mod tests {
                 "actions[0].delta",
             ),
             (
+                act(json!({"type": "change_lead_score", "delta": "5"})),
+                "actions[0].delta",
+            ),
+            (
                 act(json!({"type": "change_lead_score", "delta": 1.5})),
                 "actions[0].delta",
             ),
@@ -1295,6 +1340,31 @@ mod tests {
                 ok_action
             )),
             None
+        );
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_floats_but_not_as_strings() {
+        let rule = |cooldown: Value, delta: Value| {
+            json!({"name": "r", "event": "e", "cooldown_seconds": cooldown,
+                "actions": [{"type": "change_lead_score", "delta": delta}]})
+        };
+        let parsed = parse_rule_json(&rule(json!(60.0), json!(-5.0)).to_string())
+            .and_then(RuleFields::parse)
+            .unwrap();
+        assert_eq!(parsed.cooldown_seconds, 60);
+        assert_eq!(parsed.actions, [RuleAction::ChangeLeadScore { delta: -5 }]);
+        assert_eq!(
+            rule_error(rule(json!("60"), json!(1))).as_deref(),
+            Some("cooldown_seconds")
+        );
+        assert_eq!(
+            rule_error(rule(json!(0.5), json!(1))).as_deref(),
+            Some("cooldown_seconds")
+        );
+        assert_eq!(
+            rule_error(rule(json!(1e300), json!(1))).as_deref(),
+            Some("cooldown_seconds")
         );
     }
 

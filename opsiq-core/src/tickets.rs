@@ -12,7 +12,9 @@ use crate::contacts::find_or_create_by_email;
 use crate::events::{Event, EventType};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
-use crate::types::{Cursor, Email, Id, Limit, Page, Timestamp, clean_tags, text, vocabulary};
+use crate::types::{
+    Cursor, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch, text, vocabulary,
+};
 use crate::{Error, Result, Scope};
 
 vocabulary!(
@@ -115,16 +117,18 @@ pub struct ListTickets {
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub customer_email: Email,
-    pub customer_name: Option<String>,
-    pub subject: String,
+    pub customer_name: Option<Text<200>>,
+    pub subject: Text<500>,
     #[serde(default)]
+    #[schemars(length(max = 100_000))]
     pub body: String,
     #[serde(default)]
     pub priority: Option<Priority>,
     pub department_id: Option<Id>,
     pub assignee_id: Option<Id>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    #[schemars(length(max = 100))]
+    pub tags: Vec<Tag>,
     /// Accepted for compatibility with source platforms and ignored: new tickets are `open`.
     #[serde(default)]
     pub status: Option<Value>,
@@ -139,6 +143,10 @@ pub struct TicketId {
 /// A partial update: absent fields stay as they are; `null` unassigns a department or agent.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["status"]}, {"required": ["priority"]}, {"required": ["department_id"]},
+    {"required": ["assignee_id"]}, {"required": ["subject"]}, {"required": ["tags"]}
+]))]
 pub struct UpdateTicket {
     pub id: Id,
     pub status: Option<TicketStatus>,
@@ -147,17 +155,10 @@ pub struct UpdateTicket {
     pub department_id: Option<Option<Id>>,
     #[serde(default, deserialize_with = "patch")]
     pub assignee_id: Option<Option<Id>>,
-    pub subject: Option<String>,
+    pub subject: Option<Text<500>>,
     /// Replaces the tag list.
-    pub tags: Option<Vec<String>>,
-}
-
-fn patch<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
+    #[schemars(length(max = 100))]
+    pub tags: Option<Vec<Tag>>,
 }
 
 /// Checks that a department and an agent exist in the workspace (422 naming the field).
@@ -221,11 +222,8 @@ impl Opsiq {
 
     pub fn create_ticket(&self, call: &Call, input: CreateTicket) -> Result<Ticket> {
         let (workspace, site) = (call.principal.workspace_id, call.principal.site_id);
-        let customer_name = match input.customer_name.as_deref() {
-            Some(n) => Some(text("customer_name", n, 200, false)?).filter(|n| !n.is_empty()),
-            None => None,
-        };
-        let subject = text("subject", &input.subject, 500, true)?;
+        let customer_name = input.customer_name.map(Text::into_string);
+        let subject = input.subject.into_string();
         let body = text("body", &input.body, 100_000, false)?;
         let tags = clean_tags("tags", &[], &input.tags)?;
         let (department_id, assignee_id) = (input.department_id, input.assignee_id);
@@ -259,11 +257,7 @@ impl Opsiq {
 
     pub fn update_ticket(&self, call: &Call, input: UpdateTicket) -> Result<Ticket> {
         let workspace = call.principal.workspace_id;
-        let subject = input
-            .subject
-            .as_deref()
-            .map(|s| text("subject", s, 500, true))
-            .transpose()?;
+        let subject = input.subject.map(Text::into_string);
         let tags = input
             .tags
             .as_deref()

@@ -134,7 +134,12 @@ fn deserialize_integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error>
             i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-            Err(E::custom(format!("expected an integer, got {v}")))
+            // JSON Schema counts 5.0 as an integer; so do we, when it is one exactly.
+            if v.fract() == 0.0 && v >= i64::MIN as f64 && v < i64::MAX as f64 {
+                Ok(v as i64)
+            } else {
+                Err(E::custom(format!("expected an integer, got {v}")))
+            }
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
             v.trim()
@@ -143,6 +148,16 @@ fn deserialize_integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error>
         }
     }
     d.deserialize_any(IntVisitor)
+}
+
+/// For `#[serde(deserialize_with = "patch")]` on an `Option<Option<T>>` field: tells an
+/// absent field (`None`) from an explicit `null` (`Some(None)`).
+pub fn patch<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The input of an action that takes no parameters.
@@ -258,7 +273,11 @@ impl JsonSchema for Cursor {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "description": "The `next_cursor` of the previous page."})
+        json_schema!({
+            "type": "string",
+            "pattern": "^c1_[1-9][0-9]{0,17}$",
+            "description": "The `next_cursor` of the previous page."
+        })
     }
 }
 
@@ -355,44 +374,111 @@ impl JsonSchema for Email {
     }
 }
 
-/// Trims a free-text field and checks its length; `what` names the field in errors.
+/// A string with at least one character that is not Unicode `White_Space` (what `str::trim`
+/// removes), as an ECMA-262 pattern for JSON Schema.
+pub const NON_BLANK: &str = "[^\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
+
+/// Checks a free-text field's length as sent (in characters), then trims it; `required`
+/// rejects a blank value. `field` names the field in errors.
 pub fn text(field: &str, value: &str, max: usize, required: bool) -> crate::Result<String> {
-    let v = value.trim();
-    if required && v.is_empty() {
-        return Err(crate::Error::validation(field, "must not be empty"));
-    }
-    if v.chars().count() > max {
+    if value.chars().count() > max {
         return Err(crate::Error::validation(
             field,
             format!("must be at most {max} characters"),
         ));
     }
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(crate::Error::validation(field, "must not be blank"));
+    }
     Ok(v.to_string())
 }
 
-/// Cleans a list of tags: trimmed, lower-cased, non-empty, at most 64 characters each,
-/// deduplicated with the first occurrence's order kept.
-pub fn clean_tags(field: &str, existing: &[String], new: &[String]) -> crate::Result<Vec<String>> {
+/// Free text that is not blank and has at most `MAX` characters as sent; stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Text<const MAX: usize>(String);
+
+impl<const MAX: usize> Text<MAX> {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > MAX {
+            return Err(format!("must be at most {MAX} characters"));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("must not be blank".into());
+        }
+        Ok(Text(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<const MAX: usize> AsRef<str> for Text<MAX> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Text::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+impl<const MAX: usize> JsonSchema for Text<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "minLength": 1, "maxLength": MAX, "pattern": NON_BLANK})
+    }
+}
+
+/// One tag as sent: not blank, at most 64 characters.
+pub type Tag = Text<64>;
+
+/// The most tags a record holds.
+pub const MAX_TAGS: usize = 100;
+
+/// Merges tags into a record's list: each checked as a [`Tag`], lower-cased, deduplicated
+/// with the first occurrence's order kept, at most [`MAX_TAGS`].
+pub fn clean_tags<T: AsRef<str>>(
+    field: &str,
+    existing: &[String],
+    new: &[T],
+) -> crate::Result<Vec<String>> {
+    if new.len() > MAX_TAGS {
+        return Err(crate::Error::validation(
+            field,
+            format!("give at most {MAX_TAGS} tags"),
+        ));
+    }
     let mut out: Vec<String> = existing.to_vec();
     for tag in new {
-        let t = tag.trim().to_lowercase();
-        if t.is_empty() {
-            return Err(crate::Error::validation(field, "tags must not be empty"));
-        }
-        if t.chars().count() > 64 {
-            return Err(crate::Error::validation(
-                field,
-                format!("tag `{t}` is longer than 64 characters"),
-            ));
-        }
+        let tag = Tag::parse(tag.as_ref())
+            .map_err(|e| crate::Error::validation(field, format!("tag `{}` {e}", tag.as_ref())))?;
+        let t = tag.as_str().to_lowercase();
         if !out.contains(&t) {
             out.push(t);
         }
     }
-    if out.len() > 100 {
+    if out.len() > MAX_TAGS {
         return Err(crate::Error::validation(
             field,
-            "a record holds at most 100 tags",
+            format!("a record holds at most {MAX_TAGS} tags"),
         ));
     }
     Ok(out)
@@ -469,12 +555,7 @@ mod tests {
 
     #[test]
     fn tags_are_deduplicated_in_order() {
-        let tags = clean_tags(
-            "tags",
-            &["vip".into()],
-            &["Renewal".into(), "vip".into(), "renewal".into()],
-        )
-        .unwrap();
+        let tags = clean_tags("tags", &["vip".into()], &["Renewal", " vip ", "renewal"]).unwrap();
         assert_eq!(tags, vec!["vip", "renewal"]);
     }
 

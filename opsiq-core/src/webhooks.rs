@@ -253,7 +253,7 @@ impl RetryPolicy {
 
 /// A URL a webhook may be sent to: absolute http(s), with a host, at most 2000 characters.
 pub fn parse_url(raw: &str) -> Result<String> {
-    let url = raw.trim();
+    let url = raw;
     let bad = |why: &str| {
         Err(Error::validation(
             "url",
@@ -298,11 +298,35 @@ fn parse_events(events: Option<Vec<String>>) -> Result<Option<Vec<EventType>>> {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
+    #[schemars(
+        length(max = 2000),
+        regex(
+            pattern = "^https?://[^/?#@\\s\\u0000-\\u001f\\u007f-\\u009f]+[^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub url: String,
     /// Event types to receive (`["ticket.created"]`); all when absent, empty or `["*"]`.
+    #[schemars(with = "Option<Vec<EventSelector>>")]
     pub events: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(length(max = 500))]
     pub description: String,
+}
+
+/// An event type, or `*` for all of them (for the schema of `events`).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum EventSelector {
+    One(EventType),
+    All(AllEvents),
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum AllEvents {
+    #[serde(rename = "*")]
+    All,
 }
 
 /// Changes to an endpoint; absent fields stay as they are.
@@ -310,8 +334,16 @@ pub struct CreateEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpoint {
     pub id: Id,
+    #[schemars(
+        length(max = 2000),
+        regex(
+            pattern = "^https?://[^/?#@\\s\\u0000-\\u001f\\u007f-\\u009f]+[^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub url: Option<String>,
+    #[schemars(with = "Option<Vec<EventSelector>>")]
     pub events: Option<Vec<String>>,
+    #[schemars(length(max = 500))]
     pub description: Option<String>,
     pub enabled: Option<bool>,
 }
@@ -335,6 +367,7 @@ pub struct EndpointWithSecret {
 pub struct ListDeliveries {
     pub endpoint_id: Option<Id>,
     /// An event id (`evt_...`).
+    #[schemars(length(max = 100))]
     pub event_id: Option<String>,
     pub status: Option<DeliveryStatus>,
     #[serde(default)]
@@ -352,6 +385,7 @@ pub struct DeliveryLog {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["event_id"]}, {"required": ["since"]}]))]
 pub struct Replay {
     /// One event to deliver again (`evt_...`).
     pub event_id: Option<String>,
@@ -453,6 +487,16 @@ impl Opsiq {
         workspace: Id,
         input: ListDeliveries,
     ) -> Result<Page<DeliveryLog>> {
+        if input
+            .event_id
+            .as_ref()
+            .is_some_and(|id| id.chars().count() > 100)
+        {
+            return Err(Error::validation(
+                "event_id",
+                "must be at most 100 characters",
+            ));
+        }
         let filter = DeliveryFilter {
             endpoint: input.endpoint_id,
             event_id: input.event_id,
