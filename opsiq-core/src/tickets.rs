@@ -5,11 +5,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::catalog::{Action, Method};
 use crate::contacts::find_or_create_by_email;
-use crate::events::{Event, EventType};
+use std::collections::BTreeMap;
+
+use crate::events::{Change, EventData, TicketCreated, TicketUpdated};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
 use crate::types::{
@@ -197,11 +199,12 @@ fn load(w: &dyn Writes, workspace: Id, id: Id) -> Result<Ticket> {
 pub(crate) fn open_ticket(w: &mut dyn Writes, new: &NewTicket, now: Timestamp) -> Result<Ticket> {
     let id = w.insert_ticket(new, now)?;
     let ticket = load(w, new.workspace_id, id)?;
-    w.insert_event(&Event::new(
-        new.workspace_id,
-        EventType::TicketCreated,
-        created_data(&ticket),
-    ))?;
+    let created = TicketCreated {
+        ticket_id: ticket.id,
+        subject: ticket.subject.clone(),
+        ticket: ticket.clone(),
+    };
+    created.emit(w, new.workspace_id)?;
     Ok(ticket)
 }
 
@@ -296,29 +299,24 @@ impl Opsiq {
             }
             w.update_ticket(workspace, current.id, &fields, Timestamp::now())?;
             let ticket = load(w, workspace, current.id)?;
-            let data = json!({"ticket_id": ticket.id, "changes": changes, "ticket": ticket});
-            w.insert_event(&Event::new(workspace, EventType::TicketUpdated, data))?;
+            let updated = TicketUpdated {
+                ticket_id: ticket.id,
+                changes,
+                ticket: ticket.clone(),
+            };
+            updated.emit(w, workspace)?;
             Ok(ticket)
         })
     }
 }
 
 /// The `ticket.created` payload: the spec's `ticket_id` and `subject`, then the whole ticket.
-fn created_data(ticket: &Ticket) -> Value {
-    let mut data = Map::new();
-    data.insert("ticket_id".into(), json!(ticket.id));
-    if let Ok(Value::Object(fields)) = serde_json::to_value(ticket) {
-        data.extend(fields.into_iter().filter(|(k, _)| k != "id"));
-    }
-    Value::Object(data)
-}
-
-/// Which fields changed, as `{field: {"old": .., "new": ..}}`.
-fn changes(old: &TicketFields, new: &TicketFields) -> Map<String, Value> {
-    let mut out = Map::new();
+/// Which fields changed, with their old and new values.
+fn changes(old: &TicketFields, new: &TicketFields) -> BTreeMap<String, Change> {
+    let mut out = BTreeMap::new();
     let mut diff = |field: &str, a: Value, b: Value| {
         if a != b {
-            out.insert(field.to_string(), json!({"old": a, "new": b}));
+            out.insert(field.to_string(), Change { old: a, new: b });
         }
     };
     diff("status", json!(old.status), json!(new.status));

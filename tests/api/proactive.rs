@@ -173,7 +173,7 @@ async fn a_matching_rule_creates_a_ticket_adds_tags_scores_the_lead_and_queues_a
     let created = outbox(&server, EventType::TicketCreated);
     assert_eq!(created.len(), 1, "ticket.created is in the outbox");
     assert_eq!(created[0]["ticket_id"], ticket_id);
-    assert_eq!(created[0]["source"], "proactive");
+    assert_eq!(created[0]["ticket"]["source"], "proactive");
 
     assert_eq!(actions[1]["tags"], json!(["cart-abandoner", "vip"]));
     let stored = admin

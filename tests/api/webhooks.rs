@@ -488,6 +488,36 @@ async fn a_retry_after_is_respected_and_a_dead_endpoint_is_eventually_disabled()
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_endpoint_never_holds_up_the_others() {
+    let server = server(true).await;
+    let stuck = Receiver::holding().await;
+    let healthy = Receiver::ok().await;
+    subscribe(&server, &stuck.url(), None);
+    subscribe(&server, &healthy.url(), None);
+    let api = server.client(&server.key(&[Scope::TicketsWrite]));
+    for i in 0..30 {
+        api.post(
+            "/api/v1/tickets",
+            json!({"customer_email": "c@example.com", "subject": format!("#{i}")}),
+        )
+        .await
+        .expect(201);
+    }
+    // Every event reaches the healthy endpoint while the stuck one still holds its first few.
+    healthy.wait_for("30 deliveries", |r| r.len() >= 30).await;
+    let held = stuck.requests().len();
+    assert!(
+        (1..=8).contains(&held),
+        "the stuck endpoint holds at most its own share of slots ({held})"
+    );
+    stuck.release();
+    stuck
+        .wait_for("the stuck endpoint's backlog", |r| r.len() >= 30)
+        .await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn endpoints_are_managed_through_the_admin_actions() {
     let server = TestServer::start().await;

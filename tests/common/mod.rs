@@ -35,9 +35,18 @@ impl TestServer {
         server
     }
 
-    /// A server over the database at `db` (created if new).
+    /// A server over the database at `db` (created if new), without the webhook worker: tests
+    /// that create endpoints at random URLs (the fuzzer) must never send anything off this
+    /// machine. Webhook tests turn the worker on with [`fast_webhooks`].
     pub async fn start_at(db: &Path) -> Self {
-        Self::start_with(db, ServerConfig::default()).await
+        Self::start_with(
+            db,
+            ServerConfig {
+                webhooks: None,
+                ..ServerConfig::default()
+            },
+        )
+        .await
     }
 
     pub async fn start_with(db: &Path, config: ServerConfig) -> Self {
@@ -258,6 +267,9 @@ pub fn fast_webhooks(allow_private: bool) -> ServerConfig {
     config
 }
 
+/// Permits of an open [`Receiver`] gate: more than any test sends.
+const OPEN: usize = 1 << 20;
+
 /// One request a [`Receiver`] got.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -280,6 +292,8 @@ impl Received {
 pub struct Receiver {
     pub addr: SocketAddr,
     pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    /// Closed while the receiver holds its answers (see [`Receiver::holding`]).
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -301,6 +315,19 @@ impl Receiver {
         Self::serve(listener, vec![(200, vec![])])
     }
 
+    /// Records requests but answers none until [`Receiver::release`]: a stuck endpoint.
+    pub async fn holding() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Self::serve(listener, vec![(200, vec![])]);
+        receiver.gate.forget_permits(OPEN);
+        receiver
+    }
+
+    /// Lets a holding receiver answer.
+    pub fn release(&self) {
+        self.gate.add_permits(OPEN);
+    }
+
     fn serve(
         listener: tokio::net::TcpListener,
         script: Vec<(u16, Vec<(&'static str, &'static str)>)>,
@@ -308,20 +335,20 @@ impl Receiver {
         use http_body_util::BodyExt;
         let addr = listener.local_addr().unwrap();
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(OPEN));
         let (tx, mut rx) = oneshot::channel::<()>();
-        let log = received.clone();
-        let script = std::sync::Arc::new(script);
+        let (log, script, gate_in) = (received.clone(), std::sync::Arc::new(script), gate.clone());
         tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
                     accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
                     _ = &mut rx => return,
                 };
-                let (log, script) = (log.clone(), script.clone());
+                let (log, script, gate) = (log.clone(), script.clone(), gate_in.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (log, script) = (log.clone(), script.clone());
+                            let (log, script, gate) = (log.clone(), script.clone(), gate.clone());
                             async move {
                                 let headers = req
                                     .headers()
@@ -341,21 +368,23 @@ impl Receiver {
                                     .unwrap_or_default();
                                 let n = {
                                     let mut log = log.lock().unwrap();
+                                    let at = std::time::Instant::now();
                                     log.push(Received {
                                         headers,
                                         body: String::from_utf8_lossy(&body).into_owned(),
-                                        at: std::time::Instant::now(),
+                                        at,
                                     });
                                     log.len()
                                 };
+                                let _pass = gate.acquire().await;
                                 let (status, extra) = script
                                     .get(n - 1)
                                     .or(script.last())
                                     .cloned()
                                     .unwrap_or((200, vec![]));
-                                let mut res = hyper::Response::new(http_body_util::Full::new(
-                                    bytes::Bytes::from(format!("answer {n}")),
-                                ));
+                                let answer = bytes::Bytes::from(format!("answer {n}"));
+                                let mut res =
+                                    hyper::Response::new(http_body_util::Full::new(answer));
                                 *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                                 for (name, value) in extra {
                                     res.headers_mut().insert(name, value.parse().unwrap());
@@ -373,6 +402,7 @@ impl Receiver {
         Receiver {
             addr,
             received,
+            gate,
             stop: Some(tx),
         }
     }
