@@ -1,33 +1,14 @@
 //! The `opsiq` binary as an operator scripts it: real processes, a real database file.
 
+mod common;
+
+use common::{json_of, opsiq, stderr};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-
-fn opsiq(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_opsiq"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run opsiq")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn keys_are_shown_once_listed_without_secrets_rotated_and_revoked() {

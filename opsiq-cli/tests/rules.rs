@@ -1,47 +1,11 @@
 //! `opsiq rules` as an operator scripts it: rule files, stdin, listing, enabling and disabling,
 //! and the CLI's error conventions.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{json_of, opsiq, opsiq_with_stdin, stderr};
 
 use serde_json::{Value, json};
-
-fn opsiq(db: &Path, args: &[&str]) -> Output {
-    opsiq_with_stdin(db, args, "")
-}
-
-fn opsiq_with_stdin(db: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsiq"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run opsiq");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("wait for opsiq")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn rule() -> Value {
     json!({

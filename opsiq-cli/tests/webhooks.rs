@@ -1,27 +1,10 @@
 //! `opsiq webhooks` as an operator scripts it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{json_of, opsiq};
 
 use serde_json::Value;
-
-fn opsiq(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_opsiq"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run opsiq")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
 
 #[test]
 fn webhook_endpoints_are_managed_from_the_cli() {

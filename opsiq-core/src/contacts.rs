@@ -181,6 +181,21 @@ fn check_attributes(attributes: &Map<String, Value>) -> Result<()> {
 }
 
 impl ContactFields {
+    /// A contact must keep something to recognise it by.
+    fn check_identifiable(&self) -> Result<()> {
+        if self.name.is_none()
+            && self.email.is_none()
+            && self.phone.is_none()
+            && self.external_id.is_none()
+        {
+            return Err(Error::validation(
+                "email",
+                "a contact needs at least an email, name, phone or external_id",
+            ));
+        }
+        Ok(())
+    }
+
     fn parse(input: CreateContact) -> Result<Self> {
         let fields = ContactFields {
             name: input.name.map(Text::into_string),
@@ -191,16 +206,7 @@ impl ContactFields {
             attributes: input.attributes,
         };
         check_attributes(&fields.attributes)?;
-        if fields.name.is_none()
-            && fields.email.is_none()
-            && fields.phone.is_none()
-            && fields.external_id.is_none()
-        {
-            return Err(Error::validation(
-                "email",
-                "a contact needs at least an email, name, phone or external_id",
-            ));
-        }
+        fields.check_identifiable()?;
         Ok(fields)
     }
 }
@@ -367,16 +373,7 @@ impl Opsiq {
                 }
                 check_attributes(&fields.attributes)?;
             }
-            if fields.name.is_none()
-                && fields.email.is_none()
-                && fields.phone.is_none()
-                && fields.external_id.is_none()
-            {
-                return Err(Error::validation(
-                    "email",
-                    "a contact needs at least an email, name, phone or external_id",
-                ));
-            }
+            fields.check_identifiable()?;
             check_unique(w, workspace, Some(current.id), &fields)?;
             let now = Timestamp::now();
             w.update_contact(workspace, current.id, &fields, now)?;

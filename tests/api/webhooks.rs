@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use opsiq::core::Scope;
 use opsiq::core::types::Id;
-use opsiq::core::webhooks::{CreateEndpoint, DeliveryStatus, ListDeliveries, Replay};
+use opsiq::core::webhooks::{CreateEndpoint, DeliveryLog, DeliveryStatus, ListDeliveries, Replay};
 use serde_json::{Value, json};
 
 use crate::common::{Received, Receiver, TestServer, eventually, fast_webhooks};
@@ -37,6 +37,18 @@ fn subscribe(server: &TestServer, url: &str, events: Option<Vec<&str>>) -> (Id, 
         )
         .unwrap();
     (created.endpoint.id, created.secret)
+}
+
+/// The newest page of the delivery log, of one endpoint or all.
+fn deliveries(server: &TestServer, endpoint: Option<Id>) -> Vec<DeliveryLog> {
+    let filter = ListDeliveries {
+        endpoint_id: endpoint,
+        event_id: None,
+        status: None,
+        limit: Default::default(),
+        cursor: None,
+    };
+    server.opsiq.list_deliveries(Id(1), filter).unwrap().items
 }
 
 /// Verifies deliveries with the stock Standard Webhooks library for Python (installed by
@@ -207,20 +219,7 @@ async fn a_receiver_failing_three_times_gets_four_attempts_with_one_webhook_id()
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     let log = eventually("the delivery to be marked delivered", || {
-        let page = server
-            .opsiq
-            .list_deliveries(
-                Id(1),
-                ListDeliveries {
-                    endpoint_id: None,
-                    event_id: None,
-                    status: None,
-                    limit: Default::default(),
-                    cursor: None,
-                },
-            )
-            .unwrap();
-        page.items
+        deliveries(&server, None)
             .into_iter()
             .find(|d| d.delivery.status == DeliveryStatus::Delivered)
     })
@@ -350,20 +349,9 @@ async fn deliveries_to_loopback_are_refused_without_the_flag() {
     .expect(201);
     for endpoint in [by_ip, by_name] {
         let log = eventually("a refused attempt", || {
-            let page = server
-                .opsiq
-                .list_deliveries(
-                    Id(1),
-                    ListDeliveries {
-                        endpoint_id: Some(endpoint),
-                        event_id: None,
-                        status: None,
-                        limit: Default::default(),
-                        cursor: None,
-                    },
-                )
-                .unwrap();
-            page.items.into_iter().find(|d| !d.attempts_log.is_empty())
+            deliveries(&server, Some(endpoint))
+                .into_iter()
+                .find(|d| !d.attempts_log.is_empty())
         })
         .await;
         let error = log.attempts_log[0].error.clone().unwrap();

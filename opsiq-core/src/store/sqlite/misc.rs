@@ -114,17 +114,20 @@ impl EventReads for Db<'_> {
             self,
             "SELECT id, workspace_id, type, data, created_at FROM events WHERE workspace_id = ?1 ORDER BY seq LIMIT ?2",
             params![workspace, limit],
-            |r| {
-                Ok(Event {
-                    id: r.get("id")?,
-                    workspace_id: r.get("workspace_id")?,
-                    event: enum_col(r, "type")?,
-                    created_at: r.get("created_at")?,
-                    data: json_col(r, "data")?,
-                })
-            },
+            event,
         )
     }
+}
+
+/// Maps a row of `events` (id, workspace_id, type, data, created_at).
+pub(crate) fn event(r: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get("id")?,
+        workspace_id: r.get("workspace_id")?,
+        event: enum_col(r, "type")?,
+        created_at: r.get("created_at")?,
+        data: json_col(r, "data")?,
+    })
 }
 
 impl EventWrites for Db<'_> {

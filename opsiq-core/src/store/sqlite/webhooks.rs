@@ -3,7 +3,7 @@
 
 use rusqlite::{Row, params};
 
-use super::misc::{all, enum_col, exec, json_col, json_text, one};
+use super::misc::{all, enum_col, event, exec, json_col, json_text, one};
 use super::{Db, db_err};
 use crate::Result;
 use crate::events::Event;
@@ -58,16 +58,6 @@ fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_error: r.get("last_error")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
-    })
-}
-
-pub(crate) fn event(r: &Row<'_>) -> rusqlite::Result<Event> {
-    Ok(Event {
-        id: r.get("id")?,
-        workspace_id: r.get("workspace_id")?,
-        event: enum_col(r, "type")?,
-        created_at: r.get("created_at")?,
-        data: json_col(r, "data")?,
     })
 }
 
