@@ -247,7 +247,14 @@ async fn a_receiver_failing_three_times_gets_four_attempts_with_one_webhook_id()
 async fn nothing_is_lost_when_the_receiver_is_down_and_the_server_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("opsiq.db");
-    let server = TestServer::start_with(&db, fast_webhooks(true)).await;
+    // Retries 2 s apart: while the receiver is down each delivery fails a few times and stays
+    // `retrying` (nine attempts would take 16 s), however slowly a busy machine creates tickets.
+    let patient = || {
+        let mut config = fast_webhooks(true);
+        config.webhooks.as_mut().unwrap().retry.schedule = vec![Duration::from_secs(2); 8];
+        config
+    };
+    let server = TestServer::start_with(&db, patient()).await;
     // A port with nothing listening: every attempt is refused until the receiver comes up.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -262,7 +269,7 @@ async fn nothing_is_lost_when_the_receiver_is_down_and_the_server_restarts() {
     server.stop().await;
 
     let receiver = Receiver::ok_at(addr).await;
-    let again = TestServer::start_with(&db, fast_webhooks(true)).await;
+    let again = TestServer::start_with(&db, patient()).await;
     let got = receiver
         .wait_for("200 distinct events", |r| {
             let mut ids: Vec<&str> = r.iter().filter_map(|x| x.header("webhook-id")).collect();
@@ -424,7 +431,7 @@ async fn a_retry_after_is_respected_and_a_dead_endpoint_is_eventually_disabled()
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("opsiq.db");
     let mut config = fast_webhooks(true);
-    config.webhooks.as_mut().unwrap().retry.disable_after = Duration::from_millis(500);
+    config.webhooks.as_mut().unwrap().retry.disable_after = Duration::from_millis(200);
     let server = TestServer::start_with(&db, config).await;
     let polite = Receiver::scripted(vec![(429, vec![("retry-after", "1")]), (200, vec![])]).await;
     let dead = Receiver::scripted(vec![(503, vec![])]).await;
