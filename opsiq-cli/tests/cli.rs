@@ -373,3 +373,66 @@ fn serve_bootstraps_a_new_database_serves_and_stops_on_sigterm_and_sigint() {
         "the second start did not bootstrap again"
     );
 }
+
+#[test]
+fn keys_are_updated_with_custom_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opsiq.db");
+    let created = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--name",
+            "crm",
+            "--scopes",
+            "tickets.read",
+            "--allow",
+            "tickets.update",
+        ],
+    ));
+    assert_eq!(created["permissions"]["mode"], "custom");
+    assert_eq!(
+        created["permissions"]["allow"],
+        serde_json::json!(["tickets.update"])
+    );
+    let id = created["id"].as_i64().unwrap().to_string();
+    let updated = json_of(&opsiq(
+        &db,
+        &[
+            "--json",
+            "keys",
+            "update",
+            &id,
+            "--block",
+            "tickets.get",
+            "--name",
+            "crm-sync",
+        ],
+    ));
+    assert_eq!(updated["name"], "crm-sync");
+    assert_eq!(
+        updated["permissions"]["block"],
+        serde_json::json!(["tickets.get"])
+    );
+    assert_eq!(
+        updated["permissions"]["allow"],
+        serde_json::json!(["tickets.update"]),
+        "lists not given stay"
+    );
+    let back = json_of(&opsiq(
+        &db,
+        &["--json", "keys", "update", &id, "--mode", "scopes"],
+    ));
+    assert_eq!(back["permissions"]["mode"], "scopes");
+    let unknown = opsiq(&db, &["keys", "update", &id, "--allow", "tickets.nuke"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no action `tickets.nuke`"),
+        "{}",
+        stderr(&unknown)
+    );
+    let bad_mode = opsiq(&db, &["keys", "update", &id, "--mode", "root"]);
+    assert_eq!(bad_mode.status.code(), Some(2));
+}
