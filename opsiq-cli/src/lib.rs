@@ -7,6 +7,7 @@
 
 mod admin;
 mod openapi;
+mod ops;
 mod output;
 mod rules;
 mod serve;
@@ -61,6 +62,12 @@ pub enum Command {
     /// Manage webhook endpoints, see deliveries, replay events.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Check the database, the disk, webhook endpoints and keys; exit 1 when something is broken.
+    Doctor,
+    /// Write a consistent copy of the database while the server runs.
+    Backup(ops::BackupArgs),
+    /// Put a checked backup back (stop the server first).
+    Restore(ops::RestoreArgs),
     /// Print the OpenAPI 3.1 document of the API (the one served at /api/v1/openapi.php).
     Openapi,
 }
@@ -78,6 +85,9 @@ pub fn main() -> ExitCode {
         Command::Agents(cmd) => admin::agents(&cli.db, cmd, &printer),
         Command::Rules(cmd) => rules::rules(&cli.db, cmd, &printer),
         Command::Webhooks(cmd) => webhooks::webhooks(&cli.db, cmd, &printer),
+        Command::Doctor => ops::doctor(&cli.db, &printer),
+        Command::Backup(args) => ops::backup(&cli.db, args, &printer),
+        Command::Restore(args) => ops::restore(&cli.db, args, &printer),
         Command::Openapi => openapi::run(),
     };
     match result {

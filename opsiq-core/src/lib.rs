@@ -11,6 +11,7 @@ pub mod audit;
 pub mod catalog;
 pub mod chats;
 pub mod contacts;
+pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod kb;

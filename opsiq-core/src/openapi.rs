@@ -3,10 +3,12 @@
 //! Every route of every action becomes an operation: path parameters from the route template,
 //! query parameters (GET) or a JSON body (other methods) from the action's input schema, and the
 //! envelope around its output schema. The action endpoint's body is the union of every action's
-//! `{action, params}`. Schemas come from schemars (inputs as they deserialize, outputs as they
-//! serialize) and live under `components/schemas`; nothing here describes one operation by hand.
+//! `{action, params}`. Every event type becomes a webhook (`webhooks.rs`). Schemas come from
+//! schemars (inputs as they deserialize, outputs and events as they serialize) and live under
+//! `components/schemas`; nothing here describes one operation by hand.
 
 mod schemas;
+mod webhooks;
 
 use std::collections::HashSet;
 
@@ -73,8 +75,8 @@ const ERROR_SCHEMA: &str = "Error";
 const REQUEST_ID_SCHEMA: &str = "RequestId";
 const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
-/// The OpenAPI 3.1 document of every action in `catalog`, plus the action endpoint, `/healthz`
-/// and the document's own paths.
+/// The OpenAPI 3.1 document of every action in `catalog`, plus the action endpoint, `/healthz`,
+/// the document's own paths and a webhook per event type.
 pub fn document(catalog: &Catalog) -> Value {
     let mut hand_made = Map::new();
     hand_made.insert(ERROR_SCHEMA.into(), error_schema());
@@ -101,6 +103,7 @@ pub fn document(catalog: &Catalog) -> Value {
         let id = if i == 0 { "openapi" } else { "openapi.json" };
         add_operation(&mut paths, path, "GET", document_operation(id));
     }
+    let webhooks = webhooks::webhooks(&schemas.events, &mut operation_ids);
 
     let mut tags: Vec<String> = Vec::new();
     for action in catalog.actions() {
@@ -125,12 +128,14 @@ pub fn document(catalog: &Catalog) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The public API of OpsIQ, generated from its action catalog. Send an API key as \
                 `Authorization: Bearer opq_...`; every response is a JSON envelope carrying a \
-                `request_id`, also sent as the `X-Request-Id` header.",
+                `request_id`, also sent as the `X-Request-Id` header. The `webhooks` are the \
+                events OpsIQ sends to subscribed endpoints, signed per Standard Webhooks.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": tags,
         "paths": paths,
+        "webhooks": webhooks,
         "components": {
             "schemas": schemas.components,
             "responses": error_responses(),
@@ -156,9 +161,19 @@ pub fn document(catalog: &Catalog) -> Value {
 /// (`tickets.update.put`), and a number if that is taken too.
 fn unique_operation_id(taken: &mut HashSet<String>, action: &Action, route: &Route) -> String {
     let method = route.method.as_str().to_ascii_lowercase();
-    let id = [action.id.clone(), format!("{}.{method}", action.id)]
+    let candidates = [action.id.clone(), format!("{}.{method}", action.id)]
         .into_iter()
-        .chain((2..).map(|i| format!("{}.{method}{i}", action.id)))
+        .chain((2..).map(|i| format!("{}.{method}{i}", action.id)));
+    take_operation_id(taken, candidates)
+}
+
+/// Takes the first of `candidates` (an endless list) that no operation has yet.
+fn take_operation_id(
+    taken: &mut HashSet<String>,
+    candidates: impl IntoIterator<Item = String>,
+) -> String {
+    let id = candidates
+        .into_iter()
         .find(|id| !taken.contains(id))
         .expect("some suffix is free");
     taken.insert(id.clone());
@@ -525,7 +540,7 @@ mod tests {
     }
 
     /// Resolves a local reference (`#/a/b`) to the value it points at.
-    fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    pub(super) fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
         doc.pointer(reference.strip_prefix('#')?)
     }
 

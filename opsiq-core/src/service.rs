@@ -32,9 +32,14 @@ impl Opsiq {
 
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteConfig::default())
+    }
+
+    /// Like [`Opsiq::open`], with the store's settings.
+    pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self> {
         Ok(Opsiq::new(Arc::new(SqliteStore::open(
             path.as_ref(),
-            SqliteConfig::default(),
+            config,
         )?)))
     }
 

@@ -9,6 +9,9 @@ use opsiq_core::openapi::{self, DOCUMENT_PATHS, HEALTH_PATH};
 /// The paths of the action endpoint.
 pub const ACTION_ENDPOINTS: [&str; 2] = ["/v1.php", "/api/v1.php"];
 
+/// The readiness probe.
+pub const READY_PATH: &str = "/readyz";
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routed {
@@ -23,8 +26,10 @@ pub enum Routed {
     },
     /// The action endpoint, `POST /v1.php` (also `/api/v1.php`).
     ActionEndpoint,
-    /// `GET /healthz`.
+    /// `GET /healthz`: the process is alive.
     Health,
+    /// `GET /readyz`: the database, the migrations and the webhook worker are fine.
+    Ready,
     /// `GET /api/v1/openapi.php` (also `/api/v1/openapi.json`): the OpenAPI document.
     OpenApi,
     NotFound,
@@ -53,13 +58,15 @@ impl Router {
     }
 
     pub fn route(&self, method: &str, path: &str) -> Routed {
-        if path == HEALTH_PATH || DOCUMENT_PATHS.contains(&path) {
+        if path == HEALTH_PATH || path == READY_PATH || DOCUMENT_PATHS.contains(&path) {
             return if method != "GET" && method != "HEAD" {
                 Routed::MethodNotAllowed {
                     allowed: vec!["GET", "HEAD"],
                 }
             } else if path == HEALTH_PATH {
                 Routed::Health
+            } else if path == READY_PATH {
+                Routed::Ready
             } else {
                 Routed::OpenApi
             };

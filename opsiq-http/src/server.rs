@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use opsiq_core::Opsiq;
 use opsiq_core::api::{ApiRequest, ApiResponse, Door, MAX_BODY_BYTES};
 use opsiq_core::error::Error;
 use opsiq_core::types::RequestId;
+use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::router::{Routed, Router};
@@ -51,6 +53,8 @@ struct App {
     opsiq: Opsiq,
     router: Router,
     config: ServerConfig,
+    /// When the webhook worker last went round its loop (unix ms; 0 before it starts).
+    heartbeat: Arc<AtomicI64>,
 }
 
 /// Serves `opsiq` on `listener` until `shutdown` completes, then stops accepting and waits (up
@@ -65,13 +69,17 @@ pub async fn run(
         router: Router::new(opsiq.catalog()),
         opsiq,
         config,
+        heartbeat: Arc::new(AtomicI64::new(0)),
     });
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-    let worker = app
-        .config
-        .webhooks
-        .clone()
-        .map(|config| tokio::spawn(run_worker(app.opsiq.clone(), config, worker_stop)));
+    let worker = app.config.webhooks.clone().map(|config| {
+        tokio::spawn(run_worker(
+            app.opsiq.clone(),
+            config,
+            worker_stop,
+            app.heartbeat.clone(),
+        ))
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -130,6 +138,10 @@ async fn handle(
     let response = match app.router.route(&method, &path) {
         Routed::Health => json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id),
         Routed::OpenApi => json_response(200, app.router.openapi().into(), &request_id),
+        Routed::Ready => {
+            let (status, body) = readiness(&app).await;
+            json_response(status, body.to_string().into_bytes(), &request_id)
+        }
         Routed::NotFound => {
             let error = Error::RouteNotFound { method, path };
             reply(app.opsiq.reject(request_id, started, error))
@@ -163,6 +175,50 @@ async fn handle(
         }
     };
     Ok(response)
+}
+
+/// The readiness report: the database answers a read and commits a write, its schema is the
+/// one this build expects, and the webhook worker is going round its loop.
+async fn readiness(app: &App) -> (u16, serde_json::Value) {
+    let opsiq = app.opsiq.clone();
+    let database = tokio::task::spawn_blocking(move || opsiq.store().health(false)).await;
+    let (database, migrations) = match database {
+        Ok(Ok(h)) => {
+            let current = h.schema_version == h.expected_schema_version;
+            (
+                json!({"ok": true}),
+                json!({"ok": current, "schema_version": h.schema_version, "expected": h.expected_schema_version}),
+            )
+        }
+        Ok(Err(e)) => (
+            json!({"ok": false, "error": e.to_string()}),
+            json!({"ok": false, "error": "unknown: the database did not answer"}),
+        ),
+        Err(e) => (
+            json!({"ok": false, "error": e.to_string()}),
+            json!({"ok": false}),
+        ),
+    };
+    let worker = match &app.config.webhooks {
+        None => json!({"ok": true, "running": false, "note": "this server runs no webhook worker"}),
+        Some(config) => {
+            let last = app.heartbeat.load(Ordering::Relaxed);
+            let stale_after = (config.poll_interval * 10)
+                .max(Duration::from_secs(5))
+                .as_millis() as i64;
+            let age = opsiq_core::types::Timestamp::now().millis() - last;
+            let running = last > 0 && age <= stale_after;
+            json!({"ok": running, "running": running, "last_seen_ms_ago": (last > 0).then_some(age)})
+        }
+    };
+    let ready = [&database, &migrations, &worker]
+        .iter()
+        .all(|c| c["ok"] == true);
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": {"database": database, "migrations": migrations, "webhook_worker": worker},
+    });
+    (if ready { 200 } else { 503 }, body)
 }
 
 /// Reads the request within its limits and runs it through the core's pipeline on the

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use opsiq_core::Opsiq;
@@ -125,7 +126,12 @@ fn check_literal(url: &str, allow_private: bool) -> Result<(), String> {
 }
 
 /// Runs until `shutdown` turns true, then lets deliveries in flight finish (up to the timeout).
-pub async fn run_worker(opsiq: Opsiq, config: WebhookConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(
+    opsiq: Opsiq,
+    config: WebhookConfig,
+    mut shutdown: watch::Receiver<bool>,
+    heartbeat: Arc<AtomicI64>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -145,6 +151,7 @@ pub async fn run_worker(opsiq: Opsiq, config: WebhookConfig, mut shutdown: watch
     let mut in_flight = JoinSet::new();
     let lease = config.timeout + Duration::from_secs(30);
     while !*shutdown.borrow() {
+        heartbeat.store(Timestamp::now().millis(), Ordering::Relaxed);
         while in_flight.try_join_next().is_some() {}
         let free = slots.available_permits() as u32;
         let due = if free == 0 {

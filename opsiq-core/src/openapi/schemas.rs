@@ -1,7 +1,7 @@
-//! The JSON Schemas of the OpenAPI document: the catalog's schemars types generated into
-//! `components/schemas` (inputs as they deserialize, outputs as they serialize, shared where the
-//! two agree), `#/$defs/` references rewritten to point there, and the reading of an input schema
-//! that turns it into parameters and a request body.
+//! The JSON Schemas of the OpenAPI document: the catalog's schemars types and the webhook
+//! events' `data` generated into `components/schemas` (inputs as they deserialize, outputs and
+//! events as they serialize, shared where the two agree), `#/$defs/` references rewritten to point
+//! there, and the reading of an input schema that turns it into parameters and a request body.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,17 +9,28 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::catalog::Catalog;
+use crate::events::EventType;
+use crate::types::Timestamp;
 
-/// Every schema of the catalog: the components and, per action, its input and output schemas
-/// (usually `$ref`s into the components).
+/// Every schema of the document: the components, per action its input and output schemas, and
+/// the parts of the webhook payloads (usually `$ref`s into the components).
 pub(super) struct Schemas {
     pub(super) components: Map<String, Value>,
     pub(super) actions: Vec<ActionSchemas>,
+    pub(super) events: EventSchemas,
 }
 
 pub(super) struct ActionSchemas {
     pub(super) input: Value,
     pub(super) output: Value,
+}
+
+/// The generated parts of the webhook payloads, which are written like responses.
+pub(super) struct EventSchemas {
+    /// Each event type's `data`, in `EventType::ALL` order.
+    pub(super) data: Vec<(EventType, Value)>,
+    /// The payloads' `created_at`.
+    pub(super) created_at: Value,
 }
 
 impl Schemas {
@@ -44,6 +55,11 @@ impl Schemas {
                 )
             })
             .collect();
+        let mut event_data: Vec<(EventType, Value)> = EventType::ALL
+            .into_iter()
+            .map(|event| (event, event.data_schema(&mut outputs).to_value()))
+            .collect();
+        let mut created_at = outputs.subschema_for::<Timestamp>().to_value();
         let input_defs = inputs.take_definitions(true);
         let output_defs = outputs.take_definitions(true);
 
@@ -58,9 +74,17 @@ impl Schemas {
                 ActionSchemas { input, output }
             })
             .collect();
+        for (_, data) in &mut event_data {
+            rewrite_refs(data, &output_names);
+        }
+        rewrite_refs(&mut created_at, &output_names);
         Schemas {
             components,
             actions,
+            events: EventSchemas {
+                data: event_data,
+                created_at,
+            },
         }
     }
 }

@@ -445,8 +445,24 @@ pub type WriteFn = Box<dyn FnOnce(&mut dyn Writes) -> Result<Box<dyn Any + Send>
 /// A write whose caller does not wait (audit rows of reads, key usage).
 pub type DetachedFn = Box<dyn FnOnce(&mut dyn Writes) -> Result<()> + Send>;
 
+/// What a store reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct StoreHealth {
+    pub backend: String,
+    /// The schema version of the database, and the one this build expects.
+    pub schema_version: i64,
+    pub expected_schema_version: i64,
+    /// The journal mode (SQLite), when the backend has one.
+    pub journal_mode: Option<String>,
+    /// The result of a full integrity check, when one was asked for (`ok` when sound).
+    pub integrity: Option<String>,
+}
+
 /// A database behind the services. Object-safe so that only the binary names a backend.
 pub trait Store: Send + Sync {
+    /// Checks that the database answers reads and commits writes, and reports its state;
+    /// `thorough` adds a full integrity check (slow on a large database).
+    fn health(&self, thorough: bool) -> Result<StoreHealth>;
     /// Runs `f` against a consistent read view.
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()>;
     /// Runs `f` in a transaction and returns after the commit.

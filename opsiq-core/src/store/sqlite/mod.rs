@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DetachedFn, Reads, Store, WriteFn, Writes};
+use super::{DetachedFn, Reads, Store, StoreHealth, WriteFn, Writes};
 use crate::{Error, Result};
 
 pub use migrations::SCHEMA_VERSION;
@@ -247,6 +247,127 @@ impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+
+    fn health(&self, thorough: bool) -> Result<StoreHealth> {
+        let conn = self.take_reader()?;
+        let pragma = |name: &str| -> Result<String> {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                other => format!("{other:?}"),
+            })
+            .map_err(db_err)
+        };
+        let schema_version: i64 = pragma("user_version")?.parse().unwrap_or(-1);
+        let journal_mode = pragma("journal_mode")?;
+        let integrity = if thorough {
+            Some(pragma("integrity_check")?)
+        } else {
+            None
+        };
+        self.return_reader(conn);
+        // A write round trip: the writer thread is alive and can commit.
+        self.flush()?;
+        Ok(StoreHealth {
+            backend: "sqlite".into(),
+            schema_version,
+            expected_schema_version: SCHEMA_VERSION,
+            journal_mode: Some(journal_mode),
+            integrity,
+        })
+    }
+}
+
+/// Writes a consistent copy of the database at `db` to `to` (a new file) with SQLite's online
+/// backup API, in one step so that the copy is one snapshot; writers carry on meanwhile. The
+/// copy is checked with `integrity_check` before this returns.
+pub fn backup(db: &Path, to: &Path) -> Result<StoreHealth> {
+    if !db.exists() {
+        return Err(Error::validation(
+            "db",
+            format!("{} does not exist", db.display()),
+        ));
+    }
+    if to.exists() {
+        return Err(Error::validation(
+            "to",
+            format!("{} already exists; choose a new file", to.display()),
+        ));
+    }
+    let src = open_connection(db, &SqliteConfig::default(), true)?;
+    let mut dst = Connection::open(to)
+        .map_err(|e| Error::validation("to", format!("cannot create {}: {e}", to.display())))?;
+    {
+        let copy = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
+        copy.run_to_completion(-1, Duration::ZERO, None)
+            .map_err(db_err)?;
+    }
+    drop(dst);
+    check_copy(to, "to")
+}
+
+/// Checks a backup (it opens, passes `integrity_check`, holds an OpsIQ schema this build can
+/// use), then copies it over the database at `db`. Stop the server first.
+pub fn restore(from: &Path, db: &Path) -> Result<StoreHealth> {
+    let health = check_copy(from, "from")?;
+    let src =
+        Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+    let mut dst = open_connection(db, &SqliteConfig::default(), false)?;
+    {
+        let copy = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
+        copy.run_to_completion(-1, Duration::ZERO, None)
+            .map_err(db_err)?;
+    }
+    Ok(health)
+}
+
+/// Opens a database copy read-only and checks it is a sound OpsIQ database.
+fn check_copy(path: &Path, field: &str) -> Result<StoreHealth> {
+    let bad = |why: String| {
+        Error::validation(
+            field,
+            format!("{} is not a usable OpsIQ backup: {why}", path.display()),
+        )
+    };
+    if !path.exists() {
+        return Err(bad("it does not exist".into()));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| bad(e.to_string()))?;
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| bad(e.to_string()))?;
+    if integrity != "ok" {
+        return Err(bad(format!("integrity_check says {integrity}")));
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| bad(e.to_string()))?;
+    if !(1..=SCHEMA_VERSION).contains(&version) {
+        return Err(bad(format!(
+            "schema version {version}, this build reads 1 to {SCHEMA_VERSION}"
+        )));
+    }
+    let has_workspaces: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'workspaces'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| bad(e.to_string()))?;
+    if has_workspaces == 0 {
+        return Err(bad("it has no OpsIQ tables".into()));
+    }
+    Ok(StoreHealth {
+        backend: "sqlite".into(),
+        schema_version: version,
+        expected_schema_version: SCHEMA_VERSION,
+        journal_mode: None,
+        integrity: Some(integrity),
+    })
 }
 
 impl Drop for SqliteStore {
