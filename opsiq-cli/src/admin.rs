@@ -55,12 +55,30 @@ pub struct PermissionArgs {
     /// `scopes` (the scopes decide) or `custom` (scopes plus --allow, minus --block).
     #[arg(long, value_parser = parse_mode)]
     mode: Option<PermissionsMode>,
-    /// Action ids allowed on top of the scopes, comma-separated (makes the mode custom).
+    /// Action ids allowed on top of the scopes, comma-separated (makes the mode custom; `""`
+    /// empties the list).
     #[arg(long, value_delimiter = ',')]
     allow: Option<Vec<String>>,
-    /// Action ids refused whatever the scopes say, comma-separated (makes the mode custom).
+    /// Action ids refused whatever the scopes say, comma-separated (makes the mode custom; `""`
+    /// empties the list).
     #[arg(long, value_delimiter = ',')]
     block: Option<Vec<String>>,
+}
+
+impl PermissionArgs {
+    /// The mode and the lists, with empty names dropped (so `--allow ""` gives an empty list).
+    fn into_parts(
+        self,
+    ) -> (
+        Option<PermissionsMode>,
+        Option<Vec<String>>,
+        Option<Vec<String>>,
+    ) {
+        let clean = |ids: Option<Vec<String>>| {
+            ids.map(|ids| ids.into_iter().filter(|id| !id.trim().is_empty()).collect())
+        };
+        (self.mode, clean(self.allow), clean(self.block))
+    }
 }
 
 fn parse_mode(s: &str) -> std::result::Result<PermissionsMode, String> {
@@ -167,7 +185,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
             workspace,
             permissions,
         } => {
-            let PermissionArgs { mode, allow, block } = permissions;
+            let (mode, allow, block) = permissions.into_parts();
             let permissions = Permissions::parse(
                 mode,
                 allow.unwrap_or_default(),
@@ -191,7 +209,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
             site,
             permissions,
         } => {
-            let PermissionArgs { mode, allow, block } = permissions;
+            let (mode, allow, block) = permissions.into_parts();
             let key = opsiq.update_key(
                 id,
                 KeyUpdate {

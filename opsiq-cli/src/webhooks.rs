@@ -45,7 +45,8 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         workspace: WorkspaceArg,
     },
-    /// Stop delivering to an endpoint (deliveries wait until it is enabled again).
+    /// Stop delivering to an endpoint. Deliveries already queued wait until it is enabled again;
+    /// events while it is disabled are not queued for it (`replay --since` sends them later).
     Disable {
         #[arg(value_parser = parse_id)]
         id: Id,
@@ -73,7 +74,7 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         workspace: WorkspaceArg,
     },
-    /// The delivery log, newest first, with every attempt.
+    /// The delivery log, newest first (with `--json`, every attempt of each).
     Deliveries {
         #[arg(long, value_parser = parse_id)]
         endpoint: Option<Id>,

@@ -292,6 +292,7 @@ impl Opsiq {
         params: Map<String, Value>,
     ) -> Result<Output> {
         call.principal.check(action)?;
+        let _entered = call.enter();
         action.run(self, call, params)
     }
 }

@@ -230,7 +230,7 @@ impl Opsiq {
                     Ok(ChatThread::from_sessions(contact, sessions))
                 })?
                 .map(Chat::Thread)
-                .ok_or_else(|| Error::not_found("chat thread", input.id)),
+                .ok_or_else(|| Error::not_found("chat_thread", input.id)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `Opsiq`, the service facade every adapter holds: the store, the catalog, and the typed
 //! read/write helpers the domain modules build their services on.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,8 +67,48 @@ impl Opsiq {
     }
 
     /// Runs `f` in a write transaction and returns once it is committed. If `f` fails, none of
-    /// its changes are kept.
+    /// its changes are kept. During an API call (see [`Call::enter`]) the call's audit row is
+    /// written in the same transaction, once per call, so that no change is committed without it.
     pub fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match CURRENT_CALL
+            .with(|current| current.borrow().as_ref().filter(|c| !c.is_done()).cloned())
+        {
+            Some(pending) => self.write_with_audit(&pending, f),
+            None => self.commit(f),
+        }
+    }
+
+    /// Like [`Opsiq::write`] for an API call, explicitly.
+    pub fn write_audited<T: Send + 'static>(
+        &self,
+        call: &Call,
+        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if call.is_audited() {
+            return self.commit(f);
+        }
+        self.write_with_audit(&call.pending(), f)
+    }
+
+    fn write_with_audit<T: Send + 'static>(
+        &self,
+        pending: &PendingAudit,
+        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let entry = pending.entry();
+        let out = self.commit(move |w| {
+            let out = f(w)?;
+            w.insert_audit(&entry)?;
+            Ok(out)
+        })?;
+        pending.audited.store(true, Ordering::Release);
+        Ok(out)
+    }
+
+    fn commit<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -79,25 +120,41 @@ impl Opsiq {
             .map(|t| *t)
             .map_err(|_| Error::Internal("write returned an unexpected type".into()))
     }
+}
 
-    /// Like [`Opsiq::write`] for an API call: the call's audit row is written in the same
-    /// transaction as the change, so a change is never committed without its audit row.
-    pub fn write_audited<T: Send + 'static>(
-        &self,
-        call: &Call,
-        f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let entry = call.audit_entry(None);
-        let out = self.write(move |w| {
-            let out = f(w)?;
-            w.insert_audit(&AuditEntry {
-                latency_us: entry.latency_us.max(1),
-                ..entry
-            })?;
-            Ok(out)
-        })?;
-        call.audited.store(true, Ordering::Release);
-        Ok(out)
+thread_local! {
+    /// The API call running on this thread, whose audit row its first write carries.
+    static CURRENT_CALL: RefCell<Option<PendingAudit>> = const { RefCell::new(None) };
+}
+
+/// A call's audit row, not yet written.
+#[derive(Debug, Clone)]
+struct PendingAudit {
+    template: AuditEntry,
+    started: Instant,
+    audited: Arc<AtomicBool>,
+}
+
+impl PendingAudit {
+    fn is_done(&self) -> bool {
+        self.audited.load(Ordering::Acquire)
+    }
+
+    fn entry(&self) -> AuditEntry {
+        AuditEntry {
+            latency_us: (self.started.elapsed().as_micros() as i64).max(1),
+            created_at: Timestamp::now(),
+            ..self.template.clone()
+        }
+    }
+}
+
+/// While alive, writes on this thread belong to the entered call (see [`Call::enter`]).
+pub struct Entered(());
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT_CALL.with(|current| current.borrow_mut().take());
     }
 }
 
@@ -109,7 +166,7 @@ pub struct Call {
     pub action: String,
     pub started: Instant,
     pub success_status: u16,
-    audited: AtomicBool,
+    audited: Arc<AtomicBool>,
 }
 
 impl Call {
@@ -126,7 +183,22 @@ impl Call {
             action: action.to_string(),
             started,
             success_status,
-            audited: AtomicBool::new(false),
+            audited: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Makes this the thread's current call until the guard drops: every write the action
+    /// makes meanwhile carries the call's audit row (once).
+    pub fn enter(&self) -> Entered {
+        CURRENT_CALL.with(|current| *current.borrow_mut() = Some(self.pending()));
+        Entered(())
+    }
+
+    fn pending(&self) -> PendingAudit {
+        PendingAudit {
+            template: self.audit_entry(None),
+            started: self.started,
+            audited: self.audited.clone(),
         }
     }
 

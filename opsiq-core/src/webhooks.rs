@@ -332,6 +332,9 @@ enum AllEvents {
 /// Changes to an endpoint; absent fields stay as they are.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["url"]}, {"required": ["events"]}, {"required": ["description"]}, {"required": ["enabled"]}
+]))]
 pub struct UpdateEndpoint {
     pub id: Id,
     #[schemars(
@@ -431,6 +434,16 @@ impl Opsiq {
     }
 
     pub fn update_endpoint(&self, workspace: Id, input: UpdateEndpoint) -> Result<Endpoint> {
+        if input.url.is_none()
+            && input.events.is_none()
+            && input.description.is_none()
+            && input.enabled.is_none()
+        {
+            return Err(Error::validation(
+                "params",
+                "give at least one of url, events, description, enabled",
+            ));
+        }
         let url = input.url.as_deref().map(parse_url).transpose()?;
         let events = input.events.map(|e| parse_events(Some(e))).transpose()?;
         let description = input
@@ -442,7 +455,7 @@ impl Opsiq {
         self.write(move |w| {
             let current = w
                 .endpoint(workspace, id)?
-                .ok_or_else(|| Error::not_found("webhook endpoint", id))?;
+                .ok_or_else(|| Error::not_found("webhook_endpoint", id))?;
             let fields = EndpointFields {
                 url: url.unwrap_or(current.url),
                 events: events.unwrap_or(current.events),
@@ -461,7 +474,7 @@ impl Opsiq {
         let stored = secret.clone();
         let endpoint = self.write(move |w| {
             w.endpoint(workspace, id)?
-                .ok_or_else(|| Error::not_found("webhook endpoint", id))?;
+                .ok_or_else(|| Error::not_found("webhook_endpoint", id))?;
             let now = Timestamp::now();
             let until = Timestamp(now.0 + ROTATION_OVERLAP.as_millis() as i64);
             w.rotate_endpoint_secret(id, &stored, until, now)?;
@@ -476,7 +489,7 @@ impl Opsiq {
         self.write(move |w| {
             let endpoint = w
                 .endpoint(workspace, id)?
-                .ok_or_else(|| Error::not_found("webhook endpoint", id))?;
+                .ok_or_else(|| Error::not_found("webhook_endpoint", id))?;
             w.delete_endpoint(id)?;
             Ok(endpoint)
         })
@@ -530,7 +543,7 @@ impl Opsiq {
         self.write(move |w| {
             if let Some(endpoint) = input.endpoint_id {
                 w.endpoint(workspace, endpoint)?
-                    .ok_or_else(|| Error::not_found("webhook endpoint", endpoint))?;
+                    .ok_or_else(|| Error::not_found("webhook_endpoint", endpoint))?;
             }
             let events = match (&input.event_id, input.since) {
                 (Some(id), _) => vec![
@@ -620,29 +633,30 @@ fn workspace_of(call: &Call) -> Id {
 pub fn actions() -> Vec<Action> {
     use Scope::Admin;
     vec![
-        Action::new("webhooks.list", Admin, "webhook endpoint", "List webhook endpoints.", |op, call, _: NoParams| {
+        Action::new("webhooks.list", Admin, "webhook_endpoint", "List webhook endpoints.", |op, call, _: NoParams| {
             op.list_endpoints(workspace_of(call))
         })
         .route(Method::Get, "/webhooks"),
-        Action::new("webhooks.add", Admin, "webhook endpoint", "Subscribe a URL to events.", |op, call, i| {
+        Action::new("webhooks.add", Admin, "webhook_endpoint", "Subscribe a URL to events.", |op, call, i| {
             op.create_endpoint(workspace_of(call), i)
         })
         .route(Method::Post, "/webhooks")
         .mutating(true)
         .describe("Returns the endpoint's signing secret (`whsec_...`) once; deliveries are signed per Standard Webhooks.")
         .example(serde_json::json!({"url": "https://example.com/opsiq-hook", "events": ["ticket.created", "ticket.updated"]})),
-        Action::new("webhooks.update", Admin, "webhook endpoint", "Change a webhook endpoint.", |op, call, i| {
+        Action::new("webhooks.update", Admin, "webhook_endpoint", "Change a webhook endpoint.", |op, call, i| {
             op.update_endpoint(workspace_of(call), i)
         })
         .route(Method::Patch, "/webhooks/{id}")
+        .route(Method::Put, "/webhooks/{id}")
         .mutating(false),
-        Action::new("webhooks.rotate_secret", Admin, "webhook endpoint", "Rotate an endpoint's signing secret.", |op, call, i: EndpointId| {
+        Action::new("webhooks.rotate_secret", Admin, "webhook_endpoint", "Rotate an endpoint's signing secret.", |op, call, i: EndpointId| {
             op.rotate_endpoint_secret(workspace_of(call), i.id)
         })
         .route(Method::Post, "/webhooks/{id}/rotate-secret")
         .mutating(false)
         .describe("For 24 hours deliveries carry signatures by both the new and the old secret."),
-        Action::new("webhooks.remove", Admin, "webhook endpoint", "Remove a webhook endpoint.", |op, call, i: EndpointId| {
+        Action::new("webhooks.remove", Admin, "webhook_endpoint", "Remove a webhook endpoint.", |op, call, i: EndpointId| {
             op.remove_endpoint(workspace_of(call), i.id)
         })
         .route(Method::Delete, "/webhooks/{id}")

@@ -80,7 +80,7 @@ impl Snippet {
         assert!(
             ok,
             "examples/clients/{} needs {needs} ({} is missing or incomplete): run scripts/test, \
-             which installs it",
+             which installs php and the Python venv (Node.js comes with the machine)",
             self.file(),
             interpreter.display()
         );

@@ -14,6 +14,7 @@ mod durability;
 mod envelope;
 mod kb;
 mod openapi;
+mod operations;
 mod proactive;
 mod spec_examples;
 mod tenancy;

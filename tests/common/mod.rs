@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use opsiq::core::Opsiq;
+use opsiq::core::store::sqlite::SqliteConfig;
 use opsiq::core::types::Id;
 use opsiq::core::{Scope, keys::IssuedKey};
 use opsiq::http::ServerConfig;
@@ -50,7 +51,12 @@ impl TestServer {
     }
 
     pub async fn start_with(db: &Path, config: ServerConfig) -> Self {
-        let opsiq = Opsiq::open(db).expect("open database");
+        Self::start_with_store(db, SqliteConfig::default(), config).await
+    }
+
+    /// A server whose SQLite store has the given settings (a short busy timeout, say).
+    pub async fn start_with_store(db: &Path, store: SqliteConfig, config: ServerConfig) -> Self {
+        let opsiq = Opsiq::open_with(db, store).expect("open database");
         opsiq.bootstrap().expect("bootstrap");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -269,8 +269,8 @@ impl Store for SqliteStore {
             None
         };
         self.return_reader(conn);
-        // A write round trip: the writer thread is alive and can commit.
-        self.flush()?;
+        // A write round trip: the writer thread is alive and can take the write lock and commit.
+        self.write_boxed(Box::new(|_| Ok(Box::new(()))))?;
         Ok(StoreHealth {
             backend: "sqlite".into(),
             schema_version,
@@ -302,8 +302,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<StoreHealth> {
         .map_err(|e| Error::validation("to", format!("cannot create {}: {e}", to.display())))?;
     {
         let copy = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
-        copy.run_to_completion(-1, Duration::ZERO, None)
-            .map_err(db_err)?;
+        copy_all(&copy)?;
     }
     drop(dst);
     check_copy(to, "to")
@@ -318,10 +317,20 @@ pub fn restore(from: &Path, db: &Path) -> Result<StoreHealth> {
     let mut dst = open_connection(db, &SqliteConfig::default(), false)?;
     {
         let copy = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
-        copy.run_to_completion(-1, Duration::ZERO, None)
-            .map_err(db_err)?;
+        copy_all(&copy)?;
     }
     Ok(health)
+}
+
+/// Copies every page in one step: one snapshot, never restarted by concurrent writers.
+fn copy_all(copy: &rusqlite::backup::Backup<'_, '_>) -> Result<()> {
+    match copy.step(-1).map_err(db_err)? {
+        rusqlite::backup::StepResult::Done => Ok(()),
+        other => Err(Error::Unavailable {
+            part: "database",
+            reason: format!("the backup did not finish: {other:?}"),
+        }),
+    }
 }
 
 /// Opens a database copy read-only and checks it is a sound OpsIQ database.
