@@ -63,6 +63,9 @@ pub struct PermissionArgs {
     /// empties the list).
     #[arg(long, value_delimiter = ',')]
     block: Option<Vec<String>>,
+    /// Requests a minute this key may make (0: the install's default, `opsiq serve --rate-limit`).
+    #[arg(long)]
+    rate_limit: Option<u32>,
 }
 
 impl PermissionArgs {
@@ -185,6 +188,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
             workspace,
             permissions,
         } => {
+            let rate_limit = permissions.rate_limit;
             let (mode, allow, block) = permissions.into_parts();
             let permissions = Permissions::parse(
                 mode,
@@ -198,6 +202,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
                 name: &name,
                 scopes: &scopes,
                 permissions,
+                rate_limit,
             };
             let issued = opsiq.create_key_with(spec)?;
             show_issued(printer, &issued, "Created");
@@ -209,6 +214,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
             site,
             permissions,
         } => {
+            let rate_limit = permissions.rate_limit;
             let (mode, allow, block) = permissions.into_parts();
             let key = opsiq.update_key(
                 id,
@@ -219,6 +225,7 @@ pub fn keys(db: &Path, cmd: KeysCommand, printer: &Printer) -> Result<()> {
                     mode,
                     allow,
                     block,
+                    rate_limit,
                 },
             )?;
             printer.show(&key, |k| {

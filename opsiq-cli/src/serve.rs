@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "OPSIQ_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Requests a minute each API key may make, unless the key has its own limit.
+    #[arg(long, env = "OPSIQ_RATE_LIMIT", default_value_t = opsiq_core::ratelimit::DEFAULT_PER_MINUTE)]
+    pub rate_limit: u32,
     /// Allow webhook deliveries to loopback, private and link-local addresses.
     #[arg(long, env = "OPSIQ_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
@@ -38,7 +41,7 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
             .map_err(|e| Error::Unavailable { part: "listener", reason: format!("cannot listen on {}: {e}", args.bind) })?;
         let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
         // The database is opened once the address is ours, so a busy port creates no file.
-        let opsiq = Opsiq::open(db)?;
+        let opsiq = Opsiq::open(db)?.with_rate_limit(args.rate_limit);
         let created = opsiq.bootstrap()?;
         let exe = std::env::current_exe().map_or_else(|_| "opsiq".to_string(), |p| p.display().to_string());
         let info = json!({

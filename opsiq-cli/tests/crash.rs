@@ -110,6 +110,8 @@ async fn every_acknowledged_ticket_survives_sigkill_with_its_audit_row_and_outbo
             "crash",
             "--scopes",
             "tickets.read,tickets.write",
+            "--rate-limit",
+            "1000000",
         ],
     ))["secret"]
         .as_str()

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::audit::AuditEntry;
 use crate::catalog::{Action, Output};
 use crate::keys::{self, Principal};
+use crate::ratelimit::RateState;
 use crate::service::{Call, Opsiq};
 use crate::types::{Id, RequestId, Timestamp};
 use crate::{Error, Result};
@@ -53,6 +54,21 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub request_id: RequestId,
+    /// Extra headers: the `RateLimit-*` fields, and `Retry-After` on a 429.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// The IETF `RateLimit-*` header fields for a key's standing, and `Retry-After` when refused.
+fn rate_headers(state: &RateState, retry_after: Option<u64>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("ratelimit-limit", state.limit.to_string()),
+        ("ratelimit-remaining", state.remaining.to_string()),
+        ("ratelimit-reset", state.reset.to_string()),
+    ];
+    if let Some(seconds) = retry_after {
+        headers.push(("retry-after", seconds.to_string()));
+    }
+    headers
 }
 
 #[derive(Serialize)]
@@ -135,7 +151,8 @@ impl Opsiq {
     pub fn handle(&self, req: ApiRequest) -> ApiResponse {
         let started = req.started;
         let mut principal = None;
-        let (call, result) = self.dispatch(&req, &mut principal);
+        let mut rate = None;
+        let (call, result) = self.dispatch(&req, &mut principal, &mut rate);
         let key = principal.as_ref().map(|p: &Principal| p.key_id);
         let (status, body) = match &result {
             Ok(output) => (
@@ -156,10 +173,18 @@ impl Opsiq {
             (None, Ok(_)) => None,
         };
         self.record_usage(audit, key);
+        let retry_after = match &result {
+            Err(Error::RateLimited { retry_after }) => Some(*retry_after),
+            _ => None,
+        };
+        let headers = rate
+            .map(|state| rate_headers(&state, retry_after))
+            .unwrap_or_default();
         ApiResponse {
             status,
             body,
             request_id: req.request_id,
+            headers,
         }
     }
 
@@ -212,6 +237,7 @@ impl Opsiq {
             status: error.status(),
             body: error_body(&error, &request_id),
             request_id,
+            headers: Vec::new(),
         }
     }
 
@@ -237,23 +263,42 @@ impl Opsiq {
         &self,
         req: &ApiRequest,
         principal_out: &mut Option<Principal>,
+        rate_out: &mut Option<RateState>,
     ) -> (Option<Call>, Result<Output>) {
         let principal = match self.authenticate(req.authorization.as_deref()) {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };
         *principal_out = Some(principal.clone());
+        // The rate limit comes before anything else runs: a refused request changes nothing.
+        let rate = match self
+            .rate_limits()
+            .check(principal.key_id, principal.rate_limit)
+        {
+            Ok(state) => state,
+            Err(exceeded) => {
+                *rate_out = Some(exceeded.state);
+                return (
+                    None,
+                    Err(Error::RateLimited {
+                        retry_after: exceeded.retry_after,
+                    }),
+                );
+            }
+        };
+        *rate_out = Some(rate);
         let (action, endpoint_params) = match self.resolve(req) {
             Ok(resolved) => resolved,
             Err(e) => return (None, Err(e)),
         };
-        let call = Call::new(
+        let mut call = Call::new(
             principal,
             req.request_id.clone(),
             &action.id,
             req.started,
             action.success_status,
         );
+        call.rate = Some(rate);
         // Permissions are checked before REST parameters are decoded: a key that may not run
         // the action learns nothing more.
         let result = call.principal.check(action).and_then(|()| {

@@ -43,6 +43,9 @@ pub enum Error {
     /// A field of the input is missing, of the wrong type or fails validation.
     #[error("field `{field}`: {reason}")]
     Validation { field: String, reason: String },
+    /// The key made more requests than its limit allows.
+    #[error("this API key is over its rate limit; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     /// The request body is larger than the server accepts.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -85,6 +88,7 @@ impl Error {
             Error::NotFound { .. } | Error::RouteNotFound { .. } | Error::ActionNotFound(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
+            Error::RateLimited { .. } => 429,
             Error::Validation { .. } => 422,
             Error::Internal(_) => 500,
             Error::Unavailable { .. } => 503,
@@ -105,6 +109,7 @@ impl Error {
             Error::MethodNotAllowed { .. } => "method_not_allowed".into(),
             Error::Validation { field, .. } => format!("validation_failed:{field}"),
             Error::PayloadTooLarge { .. } => "payload_too_large".into(),
+            Error::RateLimited { .. } => "rate_limited".into(),
             Error::Unavailable { .. } => "service_unavailable".into(),
             Error::Internal(_) => "internal_error".into(),
         }

@@ -104,6 +104,8 @@ pub struct ApiKey {
     pub prefix: String,
     pub scopes: Vec<Scope>,
     pub permissions: Permissions,
+    /// Requests a minute; `null` for the install's default.
+    pub rate_limit: Option<u32>,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub rotated_at: Option<Timestamp>,
@@ -155,6 +157,7 @@ pub struct NewKey {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub permissions: Permissions,
+    pub rate_limit: Option<u32>,
     pub hash: String,
     pub prefix: String,
 }
@@ -168,6 +171,7 @@ pub struct Principal {
     pub site_id: Id,
     pub scopes: Vec<Scope>,
     pub permissions: Permissions,
+    pub rate_limit: Option<u32>,
 }
 
 impl Principal {
@@ -179,6 +183,7 @@ impl Principal {
             site_id: key.site_id,
             scopes: key.scopes.clone(),
             permissions: key.permissions.clone(),
+            rate_limit: key.rate_limit,
         }
     }
 
@@ -211,6 +216,8 @@ pub struct KeySpec<'a> {
     pub name: &'a str,
     pub scopes: &'a [Scope],
     pub permissions: Permissions,
+    /// Requests a minute; `None` for the install's default.
+    pub rate_limit: Option<u32>,
 }
 
 /// Changes to a key; `None` leaves a field as it is.
@@ -222,6 +229,8 @@ pub struct KeyUpdate {
     pub mode: Option<PermissionsMode>,
     pub allow: Option<Vec<String>>,
     pub block: Option<Vec<String>>,
+    /// `Some(0)` goes back to the install's default.
+    pub rate_limit: Option<u32>,
 }
 
 fn clean_scopes(scopes: &[Scope]) -> Result<Vec<Scope>> {
@@ -261,6 +270,7 @@ impl crate::Opsiq {
             name,
             scopes,
             permissions: Permissions::default(),
+            rate_limit: None,
         })
     }
 
@@ -280,6 +290,7 @@ impl crate::Opsiq {
             name,
             scopes,
             permissions: spec.permissions,
+            rate_limit: spec.rate_limit.filter(|n| *n > 0),
             hash: secret.hash.clone(),
             prefix: secret.prefix.clone(),
         };
@@ -319,6 +330,9 @@ impl crate::Opsiq {
             let allow = update.allow.unwrap_or(current.permissions.allow);
             let block = update.block.unwrap_or(current.permissions.block);
             key.permissions = Permissions::parse(update.mode, allow, block, self.catalog())?;
+        }
+        if let Some(limit) = update.rate_limit {
+            key.rate_limit = (limit > 0).then_some(limit);
         }
         self.write(move |w| {
             w.update_key(&key)?;

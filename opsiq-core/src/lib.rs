@@ -19,6 +19,7 @@ pub mod keys;
 pub mod meta;
 pub mod openapi;
 pub mod proactive;
+pub mod ratelimit;
 pub mod scope;
 pub mod service;
 pub mod store;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Action;
 use crate::keys::PermissionsMode;
+use crate::ratelimit::RateState;
 use crate::service::{Call, Opsiq};
 use crate::tenancy::{Site, Workspace};
 use crate::types::{Id, NoParams, Timestamp};
@@ -23,6 +24,8 @@ pub struct Me {
     pub allowed_actions: Vec<String>,
     /// Catalog actions this key may not run (missing scope or blocked).
     pub blocked_actions: Vec<String>,
+    /// The key's rate limit and what is left of it after this request.
+    pub rate_limit: Option<RateState>,
     pub usage: Usage,
 }
 
@@ -110,6 +113,7 @@ impl Opsiq {
             site,
             allowed_actions: allowed.iter().map(|a| a.id.clone()).collect(),
             blocked_actions: blocked.iter().map(|a| a.id.clone()).collect(),
+            rate_limit: call.rate,
             usage: Usage {
                 last_24h: window(day, last_24h),
                 last_7d: window(week, last_7d),

@@ -24,10 +24,12 @@ pub const DOCUMENT_PATHS: [&str; 2] = ["/api/v1/openapi.php", "/api/v1/openapi.j
 pub const ACTION_PATHS: [&str; 2] = ["/v1.php", "/api/v1.php"];
 /// The server's liveness probe (no key needed).
 pub const HEALTH_PATH: &str = "/healthz";
+/// The readiness probe.
+pub const READY_PATH: &str = "/readyz";
 
 /// The documented error statuses of an API operation, with their `components/responses` names.
 /// 500 is never documented: it is a bug, not part of the contract.
-const ERROR_RESPONSES: [(u16, &str, &str); 8] = [
+const ERROR_RESPONSES: [(u16, &str, &str); 9] = [
     (
         400,
         "BadRequest",
@@ -62,6 +64,11 @@ const ERROR_RESPONSES: [(u16, &str, &str); 8] = [
         422,
         "ValidationFailed",
         "A field is missing, of the wrong type or invalid; `field` names it (`validation_failed:<field>`).",
+    ),
+    (
+        429,
+        "TooManyRequests",
+        "The API key is over its rate limit (`rate_limited`); `Retry-After` says when to try again.",
     ),
     (
         503,
@@ -99,6 +106,7 @@ pub fn document(catalog: &Catalog) -> Value {
         }
     }
     add_operation(&mut paths, HEALTH_PATH, "GET", health_operation());
+    add_operation(&mut paths, READY_PATH, "GET", ready_operation());
     for (i, path) in DOCUMENT_PATHS.into_iter().enumerate() {
         let id = if i == 0 { "openapi" } else { "openapi.json" };
         add_operation(&mut paths, path, "GET", document_operation(id));
@@ -375,6 +383,35 @@ fn health_operation() -> Value {
     })
 }
 
+fn ready_operation() -> Value {
+    let check =
+        json!({"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}});
+    let report = json!({
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"enum": ["ready", "unavailable"]},
+            "checks": {
+                "type": "object",
+                "required": ["database", "migrations", "webhook_worker"],
+                "properties": {"database": check, "migrations": check, "webhook_worker": check},
+            },
+        },
+    });
+    json!({
+        "operationId": "ready",
+        "summary": "Readiness probe.",
+        "description": "The database answers a read and commits a write, its schema is current, and the webhook \
+                        worker is running. No key needed. Allow more than the store's busy timeout (5 s).",
+        "tags": ["system"],
+        "security": [],
+        "responses": {
+            "200": json_response("Ready to serve.", report.clone()),
+            "503": json_response("A check failed; `checks` says which.", report),
+        },
+    })
+}
+
 fn document_operation(operation_id: &str) -> Value {
     json!({
         "operationId": operation_id,
@@ -490,6 +527,13 @@ fn error_responses() -> Map<String, Value> {
                     "description": "The methods the path accepts.",
                     "required": true,
                     "schema": {"type": "string"},
+                });
+            }
+            if *status == 429 {
+                response["headers"]["Retry-After"] = json!({
+                    "description": "Seconds until the key may make another request.",
+                    "required": true,
+                    "schema": {"type": "integer", "minimum": 1},
                 });
             }
             (name.to_string(), response)

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::audit::AuditEntry;
 use crate::catalog::Catalog;
 use crate::keys::Principal;
+use crate::ratelimit::{RateLimits, RateState};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Reads, Store, Writes};
 use crate::types::{RequestId, Timestamp};
@@ -20,6 +21,7 @@ use crate::{Error, Result};
 pub struct Opsiq {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
+    rate_limits: Arc<RateLimits>,
 }
 
 impl Opsiq {
@@ -28,6 +30,7 @@ impl Opsiq {
         Opsiq {
             store,
             catalog: Arc::new(Catalog::builtin()),
+            rate_limits: Arc::new(RateLimits::default()),
         }
     }
 
@@ -42,6 +45,16 @@ impl Opsiq {
             path.as_ref(),
             config,
         )?)))
+    }
+
+    /// Sets the install's default rate limit (requests a minute per key).
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.rate_limits = Arc::new(RateLimits::new(per_minute));
+        self
+    }
+
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -166,6 +179,8 @@ pub struct Call {
     pub action: String,
     pub started: Instant,
     pub success_status: u16,
+    /// The key's standing against its rate limit after this request.
+    pub rate: Option<RateState>,
     audited: Arc<AtomicBool>,
 }
 
@@ -183,6 +198,7 @@ impl Call {
             action: action.to_string(),
             started,
             success_status,
+            rate: None,
             audited: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -4,13 +4,10 @@
 use std::sync::Arc;
 
 use opsiq_core::catalog::{Catalog, Method, Route};
-use opsiq_core::openapi::{self, DOCUMENT_PATHS, HEALTH_PATH};
+use opsiq_core::openapi::{self, DOCUMENT_PATHS, HEALTH_PATH, READY_PATH};
 
 /// The paths of the action endpoint.
 pub const ACTION_ENDPOINTS: [&str; 2] = ["/v1.php", "/api/v1.php"];
-
-/// The readiness probe.
-pub const READY_PATH: &str = "/readyz";
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -292,7 +292,13 @@ async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestPar
 }
 
 fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
-    json_response(answer.status, answer.body, &answer.request_id)
+    let mut response = json_response(answer.status, answer.body, &answer.request_id);
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 fn json_response(status: u16, body: Vec<u8>, request_id: &RequestId) -> Response<Full<Bytes>> {

@@ -229,6 +229,7 @@ async fn custom_permissions_allow_and_block_single_actions() {
             name: "custom",
             scopes: &[Scope::TicketsRead],
             permissions,
+            rate_limit: None,
         })
         .unwrap();
     let api = server.client(&issued.secret);

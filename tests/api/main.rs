@@ -16,6 +16,7 @@ mod kb;
 mod openapi;
 mod operations;
 mod proactive;
+mod ratelimit;
 mod spec_examples;
 mod tenancy;
 mod tickets;

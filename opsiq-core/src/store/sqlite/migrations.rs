@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_public_api.sql"),
     include_str!("0003_webhooks.sql"),
+    include_str!("0004_rate_limits.sql"),
 ];
 
 /// The schema version this build expects.

@@ -304,6 +304,9 @@ pub fn backup(db: &Path, to: &Path) -> Result<StoreHealth> {
         let copy = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
         copy_all(&copy)?;
     }
+    // One self-contained file: the copy leaves WAL mode (a restore or `serve` turns it back on).
+    dst.execute_batch("PRAGMA journal_mode = DELETE")
+        .map_err(db_err)?;
     drop(dst);
     check_copy(to, "to")
 }

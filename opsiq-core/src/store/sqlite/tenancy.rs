@@ -51,7 +51,7 @@ fn agent(r: &Row<'_>) -> rusqlite::Result<Agent> {
 }
 
 const KEY: &str = "SELECT id, workspace_id, site_id, name, prefix, scopes, permissions_mode, allow_actions, \
-                   block_actions, created_at, last_used_at, rotated_at, revoked_at FROM api_keys";
+                   block_actions, rate_limit, created_at, last_used_at, rotated_at, revoked_at FROM api_keys";
 
 fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get("scopes")?;
@@ -70,6 +70,7 @@ fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
             allow: json_col(r, "allow_actions")?,
             block: json_col(r, "block_actions")?,
         },
+        rate_limit: r.get("rate_limit")?,
         created_at: r.get("created_at")?,
         last_used_at: r.get("last_used_at")?,
         rotated_at: r.get("rotated_at")?,
@@ -223,7 +224,7 @@ impl KeyWrites for Db<'_> {
         exec(
             self,
             "INSERT INTO api_keys (workspace_id, site_id, name, prefix, secret_hash, scopes, permissions_mode, \
-             allow_actions, block_actions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             allow_actions, block_actions, rate_limit, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 k.workspace_id,
                 k.site_id,
@@ -234,6 +235,7 @@ impl KeyWrites for Db<'_> {
                 k.permissions.mode.as_str(),
                 json_text(&k.permissions.allow)?,
                 json_text(&k.permissions.block)?,
+                k.rate_limit,
                 now
             ],
         )?;
@@ -244,7 +246,7 @@ impl KeyWrites for Db<'_> {
         exec(
             self,
             "UPDATE api_keys SET name = ?2, site_id = ?3, scopes = ?4, permissions_mode = ?5, allow_actions = ?6, \
-             block_actions = ?7 WHERE id = ?1",
+             block_actions = ?7, rate_limit = ?8 WHERE id = ?1",
             params![
                 k.id,
                 k.name,
@@ -252,7 +254,8 @@ impl KeyWrites for Db<'_> {
                 Scope::join(&k.scopes),
                 k.permissions.mode.as_str(),
                 json_text(&k.permissions.allow)?,
-                json_text(&k.permissions.block)?
+                json_text(&k.permissions.block)?,
+                k.rate_limit
             ],
         )?;
         Ok(())
