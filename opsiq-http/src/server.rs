@@ -30,8 +30,13 @@ use crate::webhooks::{WebhookConfig, run_worker};
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub max_body_bytes: usize,
-    /// A client must send its request headers within this time.
+    /// A client must send its request headers within this time (slow or idle clients are cut
+    /// off).
     pub header_read_timeout: Duration,
+    /// The largest request head (request line and headers) read; larger ones answer 431.
+    pub max_header_bytes: usize,
+    /// Connections served at once; past it new connections are closed at once (and logged).
+    pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// The webhook delivery worker's settings; `None` runs no worker.
@@ -43,6 +48,8 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: MAX_BODY_BYTES,
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
             drain_timeout: Duration::from_secs(10),
             webhooks: Some(WebhookConfig::default()),
         }
@@ -81,6 +88,8 @@ pub async fn run(
         ))
     });
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(app.config.max_connections));
+    let mut last_refusal_log = None::<Instant>;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -94,19 +103,33 @@ pub async fn run(
                         continue;
                     }
                 };
+                let Ok(slot) = connections.clone().try_acquire_owned() else {
+                    // Dropping the stream closes it. Logged at most once a second.
+                    if last_refusal_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                        tracing::warn!(
+                            limit = app.config.max_connections,
+                            "connection limit reached: refusing new connections until some close"
+                        );
+                        last_refusal_log = Some(Instant::now());
+                    }
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let timeout = app.config.header_read_timeout;
+                let max_head = app.config.max_header_bytes.max(8192);
                 let app = app.clone();
                 let service = service_fn(move |req| handle(app.clone(), req));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(timeout)
+                    .max_buf_size(max_head)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,

@@ -12,6 +12,7 @@ mod clients;
 mod contacts;
 mod durability;
 mod envelope;
+mod hostile;
 mod kb;
 mod openapi;
 mod operations;
