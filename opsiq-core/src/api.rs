@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::audit::AuditEntry;
 use crate::catalog::{Action, Output};
+use crate::idempotency::{self, Claim, Held, Record};
 use crate::keys::{self, Principal};
 use crate::ratelimit::RateState;
 use crate::service::{Call, Opsiq};
@@ -29,6 +30,8 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     /// Which door the request came through.
     pub door: Door,
+    /// The `Idempotency-Key` header of a POST.
+    pub idempotency_key: Option<String>,
     /// The raw body, if one was sent.
     pub body: Option<Vec<u8>>,
 }
@@ -46,6 +49,13 @@ pub enum Door {
     },
     /// The action endpoint `POST /v1.php`: `{"action": "<id>", "params": {...}}` in the body.
     ActionEndpoint,
+}
+
+/// What a request came to: an action's output, or the stored answer of an idempotent retry.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Output(Output),
+    Replay { status: u16, body: String },
 }
 
 /// The answer: a status and a JSON body (the envelope).
@@ -154,13 +164,33 @@ impl Opsiq {
         let mut rate = None;
         let (call, result) = self.dispatch(&req, &mut principal, &mut rate);
         let key = principal.as_ref().map(|p: &Principal| p.key_id);
+        let mut headers = Vec::new();
         let (status, body) = match &result {
-            Ok(output) => (
+            Ok(Outcome::Output(output)) => (
                 call.as_ref().map_or(200, |c| c.success_status),
                 success_body(output, &req.request_id),
             ),
+            Ok(Outcome::Replay { status, body }) => {
+                headers.push(("idempotent-replayed", "true".to_string()));
+                (*status, body.clone().into_bytes())
+            }
             Err(error) => (error.status(), error_body(error, &req.request_id)),
         };
+        // The claimed key keeps the answer, or is let go when nothing was changed.
+        if let Some(held) = call.as_ref().and_then(|c| c.idempotency.clone()) {
+            let (answer, text) = (status, String::from_utf8_lossy(&body).into_owned());
+            let stored = if result.is_ok() {
+                self.write(move |w| {
+                    w.answer_idempotency(held.key_id, &held.idem_key, answer, &text)
+                })
+            } else {
+                self.write(move |w| w.release_idempotency(held.key_id, &held.idem_key))
+            };
+            if let Err(e) = stored {
+                tracing::warn!(request_id = %req.request_id, error = %e, "cannot store an idempotent response");
+            }
+        }
+        let result = result.map(|_| ());
         let audit = match (&call, &result) {
             (Some(call), _) if call.is_audited() => None,
             (Some(call), result) => Some(call.audit_entry(result.as_ref().err())),
@@ -177,9 +207,10 @@ impl Opsiq {
             Err(Error::RateLimited { retry_after }) => Some(*retry_after),
             _ => None,
         };
-        let headers = rate
-            .map(|state| rate_headers(&state, retry_after))
-            .unwrap_or_default();
+        headers.extend(
+            rate.map(|state| rate_headers(&state, retry_after))
+                .unwrap_or_default(),
+        );
         ApiResponse {
             status,
             body,
@@ -264,7 +295,7 @@ impl Opsiq {
         req: &ApiRequest,
         principal_out: &mut Option<Principal>,
         rate_out: &mut Option<RateState>,
-    ) -> (Option<Call>, Result<Output>) {
+    ) -> (Option<Call>, Result<Outcome>) {
         let principal = match self.authenticate(req.authorization.as_deref()) {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
@@ -301,15 +332,86 @@ impl Opsiq {
         call.rate = Some(rate);
         // Permissions are checked before REST parameters are decoded: a key that may not run
         // the action learns nothing more.
-        let result = call.principal.check(action).and_then(|()| {
+        if let Err(e) = call.principal.check(action) {
+            return (Some(call), Err(e));
+        }
+        if let Some(raw) = &req.idempotency_key {
+            match self.claim(&call, action, raw, req) {
+                Ok(None) => {}
+                Ok(Some(replay)) => return (Some(call), Ok(replay)),
+                Err(e) => return (Some(call), Err(e)),
+            }
+            call.idempotency = Some(Held {
+                key_id: call.principal.key_id,
+                idem_key: raw.clone(),
+            });
+        }
+        let result = (|| {
             let params = match endpoint_params {
                 Some(params) => params,
                 None => rest_params(req).map_err(|e| relabel(e, req, action))?,
             };
             self.run_action(&call, action, params)
                 .map_err(|e| relabel(e, req, action))
-        });
-        (Some(call), result)
+        })();
+        (Some(call), result.map(Outcome::Output))
+    }
+
+    /// Claims an idempotency key for this request: `None` to go ahead, or the stored answer of
+    /// the same request made before.
+    fn claim(
+        &self,
+        call: &Call,
+        action: &Action,
+        raw: &str,
+        req: &ApiRequest,
+    ) -> Result<Option<Outcome>> {
+        let idem_key = idempotency::parse_key(raw)?;
+        let (path, query) = match &req.door {
+            Door::Rest {
+                path_params, query, ..
+            } => (format!("{path_params:?}"), format!("{query:?}")),
+            Door::ActionEndpoint => (String::new(), String::new()),
+        };
+        let body = req.body.as_deref().unwrap_or_default();
+        let fingerprint =
+            idempotency::fingerprint(&action.id, &[path.as_bytes(), query.as_bytes(), body]);
+        let (key, action_id) = (call.principal.key_id, action.id.clone());
+        let claim = self.write(move |w| {
+            let now = Timestamp::now();
+            w.claim_idempotency(
+                key,
+                &idem_key,
+                &action_id,
+                &fingerprint,
+                now,
+                idempotency::expiry(now),
+            )
+            .map(|claim| (claim, fingerprint))
+        })?;
+        match claim {
+            (Claim::Claimed, _) => Ok(None),
+            (Claim::Existing(record), fingerprint)
+                if record.action != action.id || record.fingerprint != fingerprint =>
+            {
+                Err(Error::IdempotencyKeyReused)
+            }
+            (
+                Claim::Existing(Record {
+                    response: Some((status, body)),
+                    ..
+                }),
+                _,
+            ) => Ok(Some(Outcome::Replay { status, body })),
+            (Claim::Existing(record), _) => Err(Error::Conflict {
+                code: "idempotency_key_in_use",
+                reason: if record.committed {
+                    "the first request with this key changed what it asked for, but its answer was lost; do not retry it".into()
+                } else {
+                    "a request with this key is still running; retry when it has answered".into()
+                },
+            }),
+        }
     }
 
     /// The action a request is for, and for the action endpoint its parameters.

@@ -46,6 +46,14 @@ pub enum Error {
     /// The key made more requests than its limit allows.
     #[error("this API key is over its rate limit; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// An `Idempotency-Key` sent again with a different request.
+    #[error(
+        "this Idempotency-Key was used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// The request conflicts with another one in flight.
+    #[error("{reason}")]
+    Conflict { code: &'static str, reason: String },
     /// The request body is larger than the server accepts.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -88,6 +96,8 @@ impl Error {
             Error::NotFound { .. } | Error::RouteNotFound { .. } | Error::ActionNotFound(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
+            Error::Conflict { .. } => 409,
+            Error::IdempotencyKeyReused => 422,
             Error::RateLimited { .. } => 429,
             Error::Validation { .. } => 422,
             Error::Internal(_) => 500,
@@ -109,6 +119,8 @@ impl Error {
             Error::MethodNotAllowed { .. } => "method_not_allowed".into(),
             Error::Validation { field, .. } => format!("validation_failed:{field}"),
             Error::PayloadTooLarge { .. } => "payload_too_large".into(),
+            Error::Conflict { code, .. } => (*code).into(),
+            Error::IdempotencyKeyReused => "idempotency_key_reused".into(),
             Error::RateLimited { .. } => "rate_limited".into(),
             Error::Unavailable { .. } => "service_unavailable".into(),
             Error::Internal(_) => "internal_error".into(),
@@ -120,6 +132,7 @@ impl Error {
         match self {
             Error::InvalidParameter { name, .. } => Some(name),
             Error::Validation { field, .. } => Some(field),
+            Error::IdempotencyKeyReused => Some("Idempotency-Key"),
             _ => None,
         }
     }

@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod diagnostics;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod kb;
 pub mod keys;
 pub mod meta;

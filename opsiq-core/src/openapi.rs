@@ -29,7 +29,7 @@ pub const READY_PATH: &str = "/readyz";
 
 /// The documented error statuses of an API operation, with their `components/responses` names.
 /// 500 is never documented: it is a bug, not part of the contract.
-const ERROR_RESPONSES: [(u16, &str, &str); 9] = [
+const ERROR_RESPONSES: [(u16, &str, &str); 10] = [
     (
         400,
         "BadRequest",
@@ -54,6 +54,11 @@ const ERROR_RESPONSES: [(u16, &str, &str); 9] = [
         405,
         "MethodNotAllowed",
         "The path exists, but not for this method (`method_not_allowed`); `Allow` lists its methods.",
+    ),
+    (
+        409,
+        "Conflict",
+        "A request with the same `Idempotency-Key` is still running, or its answer was lost (`idempotency_key_in_use`).",
     ),
     (
         413,
@@ -105,6 +110,7 @@ pub fn document(catalog: &Catalog) -> Value {
             add_operation(&mut paths, path, "POST", op);
         }
     }
+    add_idempotency_header(&mut paths);
     add_operation(&mut paths, HEALTH_PATH, "GET", health_operation());
     add_operation(&mut paths, READY_PATH, "GET", ready_operation());
     for (i, path) in DOCUMENT_PATHS.into_iter().enumerate() {
@@ -190,6 +196,28 @@ fn take_operation_id(
 
 fn tag_of(action: &Action) -> &str {
     action.id.split('.').next().unwrap_or(&action.id)
+}
+
+/// Every POST takes an optional `Idempotency-Key` header.
+fn add_idempotency_header(paths: &mut Map<String, Value>) {
+    let header = json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes the POST safe to retry: a retry with the same key and the same request gets the \
+                        first answer again (with `Idempotent-Replayed: true`) and changes nothing; the same key for \
+                        a different request is 422 `idempotency_key_reused`; while the first is still running, 409 \
+                        `idempotency_key_in_use`. Keys are kept for 24 hours, per API key.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\u0020-\\u007e]+$"},
+    });
+    for item in paths.values_mut() {
+        if let Some(post) = item.get_mut("post").and_then(Value::as_object_mut) {
+            let parameters = post.entry("parameters").or_insert_with(|| json!([]));
+            if let Some(list) = parameters.as_array_mut() {
+                list.push(header.clone());
+            }
+        }
+    }
 }
 
 fn add_operation(paths: &mut Map<String, Value>, path: &str, method: &str, operation: Value) {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::audit::AuditEntry;
 use crate::catalog::Catalog;
+use crate::idempotency::Held;
 use crate::keys::Principal;
 use crate::ratelimit::{RateLimits, RateState};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
@@ -112,9 +113,13 @@ impl Opsiq {
         f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let entry = pending.entry();
+        let held = pending.idempotency.clone();
         let out = self.commit(move |w| {
             let out = f(w)?;
             w.insert_audit(&entry)?;
+            if let Some(held) = &held {
+                w.commit_idempotency(held.key_id, &held.idem_key)?;
+            }
             Ok(out)
         })?;
         pending.audited.store(true, Ordering::Release);
@@ -146,6 +151,8 @@ struct PendingAudit {
     template: AuditEntry,
     started: Instant,
     audited: Arc<AtomicBool>,
+    /// The idempotency key the call holds, marked committed with the change.
+    idempotency: Option<Held>,
 }
 
 impl PendingAudit {
@@ -181,6 +188,8 @@ pub struct Call {
     pub success_status: u16,
     /// The key's standing against its rate limit after this request.
     pub rate: Option<RateState>,
+    /// The idempotency key this call claimed, if any.
+    pub idempotency: Option<Held>,
     audited: Arc<AtomicBool>,
 }
 
@@ -199,6 +208,7 @@ impl Call {
             started,
             success_status,
             rate: None,
+            idempotency: None,
             audited: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -215,6 +225,7 @@ impl Call {
             template: self.audit_entry(None),
             started: self.started,
             audited: self.audited.clone(),
+            idempotency: self.idempotency.clone(),
         }
     }
 

@@ -253,7 +253,12 @@ async fn call_core(
     started: Instant,
     door: impl FnOnce(Vec<(String, String)>) -> Door,
 ) -> Response<Full<Bytes>> {
-    let (authorization, query, body) = match read_request(req, app.config.max_body_bytes).await {
+    let RequestParts {
+        authorization,
+        idempotency_key,
+        query,
+        body,
+    } = match read_request(req, app.config.max_body_bytes).await {
         Ok(parts) => parts,
         Err(error) => return reply(app.opsiq.reject(request_id, started, error)),
     };
@@ -262,6 +267,7 @@ async fn call_core(
         started,
         authorization,
         door: door(query),
+        idempotency_key,
         body,
     };
     let opsiq = app.opsiq.clone();
@@ -279,15 +285,29 @@ async fn call_core(
     }
 }
 
-type RequestParts = (Option<String>, Vec<(String, String)>, Option<Vec<u8>>);
+/// What the pipeline takes from a request.
+struct RequestParts {
+    authorization: Option<String>,
+    /// The `Idempotency-Key` of a POST (other methods are idempotent by themselves).
+    idempotency_key: Option<String>,
+    query: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
 
 /// Takes the parts the pipeline needs: the Authorization header, the query pairs and the body
 /// (refused with 413 past the limit, before it is read whole).
 async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestParts, Error> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let authorization = header(header::AUTHORIZATION.as_str());
+    let idempotency_key = if req.method() == hyper::Method::POST {
+        header("idempotency-key")
+    } else {
+        None
+    };
     let query = req
         .uri()
         .query()
@@ -307,11 +327,12 @@ async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestPar
             }
         })?;
     let bytes = collected.to_bytes();
-    Ok((
+    Ok(RequestParts {
         authorization,
+        idempotency_key,
         query,
-        (!bytes.is_empty()).then(|| bytes.to_vec()),
-    ))
+        body: (!bytes.is_empty()).then(|| bytes.to_vec()),
+    })
 }
 
 fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {

@@ -13,6 +13,7 @@ mod contacts;
 mod durability;
 mod envelope;
 mod hostile;
+mod idempotency;
 mod kb;
 mod openapi;
 mod operations;

@@ -17,6 +17,7 @@ use crate::audit::AuditEntry;
 use crate::chats::{AuthorType, ChatSession, Visitor};
 use crate::contacts::{Contact, ContactFields, ContactFilter};
 use crate::events::Event;
+use crate::idempotency::Claim;
 use crate::kb::{Article, ArticleFields, ArticleFilter};
 use crate::keys::{ApiKey, NewKey};
 use crate::meta::UsageRow;
@@ -355,6 +356,32 @@ pub trait ProactiveWrites {
     fn insert_widget_message(&mut self, message: &NewWidgetMessage, now: Timestamp) -> Result<Id>;
 }
 
+pub trait IdempotencyWrites {
+    /// Claims `idem_key` for a request, or returns what an earlier request with it left
+    /// (forgetting records created before `expired_before`).
+    fn claim_idempotency(
+        &mut self,
+        key: Id,
+        idem_key: &str,
+        action: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<Claim>;
+    /// Marks the claim's change committed (in the change's own transaction).
+    fn commit_idempotency(&mut self, key: Id, idem_key: &str) -> Result<()>;
+    /// Stores the answer sent for the claim.
+    fn answer_idempotency(
+        &mut self,
+        key: Id,
+        idem_key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()>;
+    /// Drops a claim whose request failed without changing anything.
+    fn release_idempotency(&mut self, key: Id, idem_key: &str) -> Result<()>;
+}
+
 pub trait EventReads {
     /// The workspace's outbox events, oldest first.
     fn events(&self, workspace: Id, limit: u32) -> Result<Vec<Event>>;
@@ -418,6 +445,7 @@ pub trait Writes:
     + AnalyticsWrites
     + ProactiveWrites
     + WebhookWrites
+    + IdempotencyWrites
     + EventWrites
     + AuditWrites
 {
@@ -433,6 +461,7 @@ impl<T> Writes for T where
         + AnalyticsWrites
         + ProactiveWrites
         + WebhookWrites
+        + IdempotencyWrites
         + EventWrites
         + AuditWrites
         + ?Sized

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_public_api.sql"),
     include_str!("0003_webhooks.sql"),
     include_str!("0004_rate_limits.sql"),
+    include_str!("0005_idempotency.sql"),
 ];
 
 /// The schema version this build expects.

@@ -8,8 +8,11 @@ use serde::de::DeserializeOwned;
 use super::{Db, db_err};
 use crate::audit::AuditEntry;
 use crate::events::Event;
+use crate::idempotency::{Claim, Record};
 use crate::meta::UsageRow;
-use crate::store::{AuditReads, AuditWrites, EventReads, EventWrites, WebhookWrites};
+use crate::store::{
+    AuditReads, AuditWrites, EventReads, EventWrites, IdempotencyWrites, WebhookWrites,
+};
 use crate::types::{Email, Id, Timestamp};
 use crate::{Error, Result};
 
@@ -214,6 +217,81 @@ impl AuditWrites for Db<'_> {
                 e.latency_us,
                 e.created_at
             ],
+        )?;
+        Ok(())
+    }
+}
+
+impl IdempotencyWrites for Db<'_> {
+    fn claim_idempotency(
+        &mut self,
+        key: Id,
+        idem_key: &str,
+        action: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<Claim> {
+        exec(
+            self,
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            [expired_before],
+        )?;
+        let existing = one(
+            self,
+            "SELECT action, fingerprint, committed, status, response FROM idempotency_keys WHERE key_id = ?1 AND idem_key = ?2",
+            params![key, idem_key],
+            |r| {
+                let status: Option<u16> = r.get("status")?;
+                let response: Option<String> = r.get("response")?;
+                Ok(Record {
+                    action: r.get("action")?,
+                    fingerprint: r.get("fingerprint")?,
+                    committed: r.get("committed")?,
+                    response: status.zip(response),
+                })
+            },
+        )?;
+        if let Some(record) = existing {
+            return Ok(Claim::Existing(record));
+        }
+        exec(
+            self,
+            "INSERT INTO idempotency_keys (key_id, idem_key, action, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key, idem_key, action, fingerprint, now],
+        )?;
+        Ok(Claim::Claimed)
+    }
+
+    fn commit_idempotency(&mut self, key: Id, idem_key: &str) -> Result<()> {
+        exec(
+            self,
+            "UPDATE idempotency_keys SET committed = 1 WHERE key_id = ?1 AND idem_key = ?2",
+            params![key, idem_key],
+        )?;
+        Ok(())
+    }
+
+    fn answer_idempotency(
+        &mut self,
+        key: Id,
+        idem_key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()> {
+        exec(
+            self,
+            "UPDATE idempotency_keys SET status = ?3, response = ?4 WHERE key_id = ?1 AND idem_key = ?2",
+            params![key, idem_key, status, response],
+        )?;
+        Ok(())
+    }
+
+    fn release_idempotency(&mut self, key: Id, idem_key: &str) -> Result<()> {
+        exec(
+            self,
+            "DELETE FROM idempotency_keys WHERE key_id = ?1 AND idem_key = ?2 AND committed = 0",
+            params![key, idem_key],
         )?;
         Ok(())
     }
