@@ -267,6 +267,11 @@ pub fn parse_url(raw: &str) -> Result<String> {
         return bad("it must start with https:// or http://");
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // A well-formed URL (an IPv6 literal closed, a valid port, a real host).
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {}
+        _ => return bad("it is not a well-formed URL"),
+    }
     if host.is_empty()
         || host.contains('@')
         || url.len() > 2000
