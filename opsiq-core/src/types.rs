@@ -49,6 +49,10 @@ macro_rules! vocabulary {
 }
 pub(crate) use vocabulary;
 
+/// The prefixes of every kind of secret OpsIQ issues (API keys, webhook signing secrets). A
+/// new kind of secret adds its prefix here, and the secret-leak test looks for it at once.
+pub const SECRET_PREFIXES: &[&str] = &["opq_", "whsec_"];
+
 /// `len` random base62 characters from the OS-seeded thread RNG.
 pub fn random_base62(len: usize) -> String {
     rand::rng()
