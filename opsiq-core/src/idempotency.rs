@@ -3,10 +3,12 @@
 //! the same key for a different request is 422 `idempotency_key_reused`; a retry while the first
 //! is still running is 409 `idempotency_key_in_use`. Keys expire after a day.
 //!
-//! The claim is a row written before the action runs; the action's own write marks it
-//! committed in the same transaction (see `service::Call::enter`), and the response is stored
-//! right after. If the process dies between the two, a retry learns that the change was
-//! committed (409) and never writes twice.
+//! The claim is a row written before the action runs. The action's own write marks it committed
+//! in the same transaction (see `service::Call::enter`) and, for actions that answer with what
+//! they wrote (`Opsiq::write_audited`), stores the answer there too; the answer actually sent is
+//! stored right after. So a retry replays the answer even after a crash between the commit and
+//! the response; where no answer could be stored with the change, the retry learns that the
+//! change was committed (409) and never writes twice.
 
 use sha2::{Digest, Sha256};
 

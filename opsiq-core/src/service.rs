@@ -90,13 +90,15 @@ impl Opsiq {
         match CURRENT_CALL
             .with(|current| current.borrow().as_ref().filter(|c| !c.is_done()).cloned())
         {
-            Some(pending) => self.write_with_audit(&pending, f),
+            Some(pending) => self.write_with_audit(&pending, f, |_| None),
             None => self.commit(f),
         }
     }
 
-    /// Like [`Opsiq::write`] for an API call, explicitly.
-    pub fn write_audited<T: Send + 'static>(
+    /// Like [`Opsiq::write`] for an API call whose answer is what `f` returns: when the call
+    /// holds an idempotency key, that answer is stored in the same transaction as the change,
+    /// so even a crash before the response leaves a retry something to replay.
+    pub fn write_audited<T: serde::Serialize + Send + 'static>(
         &self,
         call: &Call,
         f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
@@ -104,13 +106,21 @@ impl Opsiq {
         if call.is_audited() {
             return self.commit(f);
         }
-        self.write_with_audit(&call.pending(), f)
+        let pending = call.pending();
+        let (request_id, status) = (pending.template.request_id.clone(), pending.template.status);
+        self.write_with_audit(&pending, f, move |out: &T| {
+            let data = serde_json::to_value(out).ok()?;
+            let envelope =
+                serde_json::json!({"success": true, "data": data, "request_id": request_id});
+            Some((status, envelope.to_string()))
+        })
     }
 
     fn write_with_audit<T: Send + 'static>(
         &self,
         pending: &PendingAudit,
         f: impl FnOnce(&mut dyn Writes) -> Result<T> + Send + 'static,
+        answer: impl FnOnce(&T) -> Option<(u16, String)> + Send + 'static,
     ) -> Result<T> {
         let entry = pending.entry();
         let held = pending.idempotency.clone();
@@ -119,6 +129,9 @@ impl Opsiq {
             w.insert_audit(&entry)?;
             if let Some(held) = &held {
                 w.commit_idempotency(held.key_id, &held.idem_key)?;
+                if let Some((status, body)) = answer(&out) {
+                    w.answer_idempotency(held.key_id, &held.idem_key, status, &body)?;
+                }
             }
             Ok(out)
         })?;

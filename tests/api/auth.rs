@@ -199,3 +199,40 @@ async fn key_usage_is_recorded_and_audited_without_the_callers_address() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_holding_only_the_required_scope_gets_past_permissions_on_every_route_and_action() {
+    let (server, id) = seeded().await;
+    let mut checked = 0;
+    for (method, path, scope) in routes(id) {
+        let client = server.client(&server.key(&[scope]));
+        let reply = client.send(method.clone(), &path, Some(&json!({}))).await;
+        let status = reply.status.as_u16();
+        assert!(
+            status != 401 && status != 403,
+            "{method} {path} with only {scope}: {}",
+            reply.body
+        );
+        assert!(status < 500, "{method} {path}: {}", reply.body);
+        checked += 1;
+    }
+    for action in Catalog::builtin().actions() {
+        let Some(scope) = action.scope else { continue };
+        let client = server.client(&server.key(&[scope]));
+        let reply = client
+            .post(
+                "/v1.php",
+                json!({"action": action.id, "params": {"id": id}}),
+            )
+            .await;
+        let status = reply.status.as_u16();
+        assert!(
+            status != 401 && status != 403 && status < 500,
+            "{} with only {scope}: {}",
+            action.id,
+            reply.body
+        );
+        checked += 1;
+    }
+    println!("{checked} route and action calls, each with only its scope");
+}
