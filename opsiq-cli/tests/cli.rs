@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{json_of, opsiq, stderr};
+use common::{Served, json_of, opsiq, serve, stderr};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use serde_json::Value;
 
@@ -326,22 +326,11 @@ fn serve_bootstraps_a_new_database_serves_and_stops_on_sigterm_and_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fresh.db");
     for (round, signal) in ["TERM", "INT"].into_iter().enumerate() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_opsiq"))
-            .arg("--db")
-            .arg(&db)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start opsiq serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a line").unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("address")
-            .to_string();
+        let Served {
+            mut child,
+            addr,
+            stdout: mut lines,
+        } = serve(&db, false, &[]);
         let rest: Vec<String> = if round == 0 {
             lines.by_ref().take(3).map(|l| l.unwrap()).collect()
         } else {

@@ -4,39 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{json_of, opsiq};
+use common::{Served, json_of, opsiq, serve};
 use serde_json::{Value, json};
-
-/// Starts `opsiq serve` on an ephemeral port and returns it with its address.
-fn serve(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsiq"))
-        .arg("--db")
-        .arg(db)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start opsiq serve");
-    let first = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .expect("a line")
-        .unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("address")
-        .to_string();
-    (child, addr)
-}
 
 /// Creates tickets from 64 concurrent clients until `stop`; returns the acknowledged ones
 /// as (id, subject).
@@ -120,7 +93,9 @@ async fn every_acknowledged_ticket_survives_sigkill_with_its_audit_row_and_outbo
     let mut acknowledged: Vec<(i64, String)> = Vec::new();
     // Kill at several points of the load: right after it starts, mid-load, late in a longer run.
     for (run, millis) in [0u64, 250, 500, 1000, 1500].into_iter().enumerate() {
-        let (mut child, addr) = serve(&db);
+        let Served {
+            mut child, addr, ..
+        } = serve(&db, false, &[]);
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(AtomicUsize::new(0));
         let load = tokio::spawn(load(addr, key.clone(), run, stop.clone(), acks.clone()));
@@ -146,7 +121,9 @@ async fn every_acknowledged_ticket_survives_sigkill_with_its_audit_row_and_outbo
         );
 
         // Restarted on the same file, the API serves every ticket this run acknowledged, whole.
-        let (mut child, addr) = serve(&db);
+        let Served {
+            mut child, addr, ..
+        } = serve(&db, false, &[]);
         let client = reqwest::Client::new();
         for (id, subject) in &acked {
             let res = client

@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 
-use common::{json_of, opsiq};
+use common::{Served, json_of, opsiq, serve};
 use opsiq_core::types::SECRET_PREFIXES;
 use serde_json::json;
 
@@ -84,26 +84,11 @@ async fn no_secret_leaks_into_logs_responses_cli_output_or_the_database() {
     let key = rotated["secret"].as_str().unwrap().to_string();
     let old_key = first["secret"].as_str().unwrap().to_string();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_opsiq"))
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("OPSIQ_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first_line = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let addr = first_line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let Served {
+        child: mut server,
+        addr,
+        ..
+    } = serve(&db, true, &[("OPSIQ_LOG", "debug")]);
 
     let client = reqwest::Client::new();
     let mut seen = String::new();
