@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use opsiq_core::catalog::{Catalog, Method, Route};
-use opsiq_core::openapi::{self, DOCUMENT_PATHS, HEALTH_PATH, READY_PATH};
-
-/// The paths of the action endpoint.
-pub const ACTION_ENDPOINTS: [&str; 2] = ["/v1.php", "/api/v1.php"];
+use opsiq_core::openapi::{self, ACTION_PATHS, DOCUMENT_PATHS, HEALTH_PATH, READY_PATH};
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +65,7 @@ impl Router {
                 Routed::OpenApi
             };
         }
-        if ACTION_ENDPOINTS.contains(&path) {
+        if ACTION_PATHS.contains(&path) {
             return if method == "POST" {
                 Routed::ActionEndpoint
             } else {

@@ -205,15 +205,11 @@ async fn custom_permissions_allow_and_block_single_actions() {
     let server = TestServer::start().await;
     let admin = server.client(&server.admin_key());
     let id = admin
-        .post(
+        .create(
             "/api/v1/tickets",
             json!({"customer_email": "c@example.com", "subject": "s"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let permissions = Permissions::parse(
         None,
         vec!["tickets.update".into()],

@@ -197,13 +197,7 @@ async fn lists_page_newest_first_with_a_cursor() {
 #[tokio::test]
 async fn an_update_changes_only_the_fields_given() {
     let (_server, api) = server_and_client().await;
-    let id = api
-        .post("/api/v1/contacts", json!({"name": "Ada", "email": "ada@example.com", "phone": "1", "attributes": {"plan": "pro", "seats": 3}}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+    let id = api.create("/api/v1/contacts", json!({"name": "Ada", "email": "ada@example.com", "phone": "1", "attributes": {"plan": "pro", "seats": 3}})).await;
     let path = format!("/api/v1/contacts/{id}");
     let updated = api
         .patch(&path, json!({"name": "Ada King", "phone": null, "external_id": "c-9", "attributes": {"seats": null, "region": "eu"}}))
@@ -244,12 +238,8 @@ async fn an_update_cannot_take_another_contacts_email() {
         .await
         .expect(201);
     let id = api
-        .post("/api/v1/contacts", json!({"email": "grace@example.com"}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/contacts", json!({"email": "grace@example.com"}))
+        .await;
     let reply = api
         .patch(
             &format!("/api/v1/contacts/{id}"),
@@ -270,15 +260,11 @@ async fn an_update_cannot_take_another_contacts_email() {
 async fn tags_are_appended_deduplicated_in_order() {
     let (_server, api) = server_and_client().await;
     let id = api
-        .post(
+        .create(
             "/api/v1/contacts",
             json!({"email": "ada@example.com", "tags": ["trial"]}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let path = format!("/api/v1/contacts/{id}/tags");
     let reply = api
         .post(&path, json!({"tags": ["vip", "renewal", "VIP", "trial"]}))
@@ -304,12 +290,8 @@ async fn tags_are_appended_deduplicated_in_order() {
 async fn notes_join_the_timeline_with_the_key_name_as_author() {
     let (_server, api) = server_and_client().await;
     let id = api
-        .post("/api/v1/contacts", json!({"email": "ada@example.com"}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/contacts", json!({"email": "ada@example.com"}))
+        .await;
     let path = format!("/api/v1/contacts/{id}/notes");
     api.post(&path, json!({"note": "Customer asked for annual billing."}))
         .await

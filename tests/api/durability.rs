@@ -72,7 +72,7 @@ async fn fifty_concurrent_ticket_creations_all_succeed_and_are_all_listed() {
         let api = api.clone();
         tasks.spawn(async move {
             let body = json!({"customer_email": format!("c{}@example.com", i % 7), "subject": format!("Concurrent {i}")});
-            api.post("/api/v1/tickets", body).await.expect(201).data()["id"].as_i64().unwrap()
+            api.create("/api/v1/tickets", body).await
         });
     }
     let mut ids: Vec<i64> = tasks.join_all().await;

@@ -46,9 +46,7 @@ fn big_cart_rule(cooldown_seconds: i64) -> Value {
 }
 
 async fn create_rule(admin: &Client, rule: Value) -> i64 {
-    admin.post(RULES, rule).await.expect(201).data()["id"]
-        .as_i64()
-        .unwrap()
+    admin.create(RULES, rule).await
 }
 
 async fn fire_spec_body(client: &Client) -> Reply {
@@ -348,12 +346,8 @@ async fn a_visitor_trigger_uses_the_visitors_contact_once_identified() {
     assert!(admin.get_all("/api/v1/tickets").await.is_empty());
 
     let contact = admin
-        .post("/api/v1/contacts", json!({"email": "known@example.com"}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/contacts", json!({"email": "known@example.com"}))
+        .await;
     server
         .opsiq
         .identify_visitor(&visitor, Id(contact))

@@ -17,25 +17,17 @@ async fn a_key_cannot_list_fetch_or_update_another_workspaces_contacts_and_ticke
     let theirs = server.client(&server.key_in(other.id, &Scope::ALL));
 
     let contact = ours
-        .post(
+        .create(
             "/api/v1/contacts",
             json!({"email": "ada@example.com", "name": "Ada"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let ticket = ours
-        .post(
+        .create(
             "/api/v1/tickets",
             json!({"customer_email": "ada@example.com", "subject": "Ours"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
 
     assert!(theirs.get_all("/api/v1/contacts").await.is_empty());
     assert!(theirs.get_all("/api/v1/contacts?q=ada").await.is_empty());
@@ -131,51 +123,29 @@ async fn every_route_with_an_id_answers_404_across_workspaces_and_changes_nothin
     let server = TestServer::start().await;
     let ours = server.client(&server.admin_key());
     let contact = ours
-        .post("/api/v1/contacts", json!({"email": "ada@example.com"}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/contacts", json!({"email": "ada@example.com"}))
+        .await;
     let ticket = ours
-        .post(
+        .create(
             "/api/v1/tickets",
             json!({"customer_email": "ada@example.com", "subject": "s"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let article = ours
-        .post("/api/v1/kb/articles", json!({"title": "t", "body": "b"}))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/kb/articles", json!({"title": "t", "body": "b"}))
+        .await;
     let catalog = Catalog::builtin();
     let rule_example = catalog
         .get("rules.create")
         .and_then(|a| a.example.clone())
         .expect("rules.create has an example");
-    let rule = ours
-        .post("/api/v1/proactive/rules", rule_example)
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+    let rule = ours.create("/api/v1/proactive/rules", rule_example).await;
     let endpoint = ours
-        .post(
+        .create(
             "/api/v1/webhooks",
             json!({"url": "https://example.com/hook"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let site = server.opsiq.list_sites(Some(Id(1))).unwrap().remove(0);
     let visitor = server.opsiq.visitor(&site, None).unwrap();
     let chat = server.opsiq.start_chat(&site, &visitor).unwrap().id.0;

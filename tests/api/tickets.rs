@@ -68,12 +68,8 @@ async fn tickets_are_filtered_by_status_priority_department_and_email() {
     let billing = server.opsiq.add_department(Id(1), "Billing").unwrap().id.0;
     let mk = |email: &str, priority: &str, department: i64| json!({"customer_email": email, "subject": "s", "priority": priority, "department_id": department});
     let a = api
-        .post("/api/v1/tickets", mk("a@example.com", "high", 1))
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .create("/api/v1/tickets", mk("a@example.com", "high", 1))
+        .await;
     api.post("/api/v1/tickets", mk("b@example.com", "low", billing))
         .await
         .expect(201);
@@ -190,15 +186,11 @@ async fn a_ticket_update_changes_status_priority_routing_and_subject() {
         .0;
     let billing = server.opsiq.add_department(Id(1), "Billing").unwrap().id.0;
     let id = api
-        .post(
+        .create(
             "/api/v1/tickets",
             json!({"customer_email": "c@example.com", "subject": "Old"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     let path = format!("/api/v1/tickets/{id}");
     let reply = api
         .patch(&path, json!({"status": "in_progress", "priority": "high"}))
@@ -256,15 +248,11 @@ async fn a_ticket_update_changes_status_priority_routing_and_subject() {
 async fn creations_and_changes_write_outbox_events_with_the_change() {
     let (server, api) = server_and_client().await;
     let id = api
-        .post(
+        .create(
             "/api/v1/tickets",
             json!({"customer_email": "c@example.com", "subject": "Need help"}),
         )
-        .await
-        .expect(201)
-        .data()["id"]
-        .as_i64()
-        .unwrap();
+        .await;
     api.patch(
         &format!("/api/v1/tickets/{id}"),
         json!({"status": "resolved", "priority": "normal"}),

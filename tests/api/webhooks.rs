@@ -307,15 +307,11 @@ async fn an_endpoint_subscribed_to_ticket_updated_never_receives_ticket_created(
     let api = server.client(&server.key(&[Scope::TicketsWrite]));
     for _ in 0..3 {
         let id = api
-            .post(
+            .create(
                 "/api/v1/tickets",
                 json!({"customer_email": "c@example.com", "subject": "s"}),
             )
-            .await
-            .expect(201)
-            .data()["id"]
-            .as_i64()
-            .unwrap();
+            .await;
         api.patch(
             &format!("/api/v1/tickets/{id}"),
             json!({"priority": "urgent"}),

@@ -239,6 +239,13 @@ impl Client {
         self.send(Method::POST, path, Some(&body)).await
     }
 
+    /// POSTs `body`, expects 201, and returns the created row's id.
+    pub async fn create(&self, path: &str, body: Value) -> i64 {
+        self.post(path, body).await.expect(201).data()["id"]
+            .as_i64()
+            .expect("an id")
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PATCH, path, Some(&body)).await
     }
