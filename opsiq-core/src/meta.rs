@@ -65,12 +65,89 @@ pub struct UsageRow {
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// Usage is counted per hour: the windows of `meta.me` start on the hour.
+pub const HOUR_MS: i64 = 60 * 60 * 1000;
+
+/// Sub-buckets per power of two of a latency in microseconds: a bucket spans at most 1/8 of
+/// its values, so a percentile read back from buckets is within about 6% of the exact one.
+const SUB_BUCKETS: i64 = 8;
+
+/// The bucket a latency (in microseconds) is counted in: exact below 8 µs, then 8 buckets per
+/// power of two, so any latency up to hours fits in a few hundred buckets.
+pub fn latency_bucket(us: i64) -> i64 {
+    let us = us.max(0);
+    if us < SUB_BUCKETS {
+        return us;
+    }
+    let exponent = 63 - i64::from(us.leading_zeros()); // >= 3
+    let sub = (us >> (exponent - 3)) & (SUB_BUCKETS - 1);
+    (exponent - 2) * SUB_BUCKETS + sub
+}
+
+/// The latency a bucket stands for: the middle of its range, in microseconds.
+pub fn bucket_latency_us(bucket: i64) -> f64 {
+    if bucket < SUB_BUCKETS {
+        return bucket as f64;
+    }
+    let exponent = bucket / SUB_BUCKETS + 2;
+    let sub = bucket % SUB_BUCKETS;
+    let low = (SUB_BUCKETS | sub) << (exponent - 3);
+    low as f64 + ((1i64 << (exponent - 3)) as f64 - 1.0) / 2.0
+}
+
+/// An action's name (empty when the request named none) and the outcome.
+pub type ActionOutcome = (String, String);
+
+/// Folds per-bucket counts, ordered by (action, outcome) then bucket, into one row per action
+/// and outcome with nearest-rank p50 and p95; busiest first.
+pub fn usage_rows(buckets: Vec<(ActionOutcome, i64, i64)>) -> Vec<UsageRow> {
+    let mut groups: Vec<(ActionOutcome, Vec<(i64, i64)>)> = Vec::new();
+    for (group, bucket, count) in buckets {
+        match groups.last_mut() {
+            Some((last, counts)) if *last == group => counts.push((bucket, count)),
+            _ => groups.push((group, vec![(bucket, count)])),
+        }
+    }
+    let mut rows: Vec<UsageRow> = groups
+        .into_iter()
+        .map(|((action, outcome), counts)| {
+            let requests: i64 = counts.iter().map(|(_, n)| n).sum();
+            let percentile = |p: i64| {
+                let rank = (requests * p + 99) / 100;
+                let mut seen = 0;
+                for (bucket, n) in &counts {
+                    seen += n;
+                    if seen >= rank {
+                        return bucket_latency_us(*bucket) / 1000.0;
+                    }
+                }
+                0.0
+            };
+            UsageRow {
+                p50_ms: percentile(50),
+                p95_ms: percentile(95),
+                // Requests that named no action are counted under the empty name.
+                action: (!action.is_empty()).then_some(action),
+                outcome,
+                requests,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.action.cmp(&b.action))
+            .then_with(|| a.outcome.cmp(&b.outcome))
+    });
+    rows
+}
 
 impl Opsiq {
     pub fn me(&self, call: &Call, _input: NoParams) -> Result<Me> {
         let p = &call.principal;
         let now = Timestamp::now();
-        let (day, week) = (Timestamp(now.0 - DAY_MS), Timestamp(now.0 - 7 * DAY_MS));
+        let on_the_hour = |t: i64| Timestamp(t.div_euclid(HOUR_MS) * HOUR_MS);
+        let (day, week) = (on_the_hour(now.0 - DAY_MS), on_the_hour(now.0 - 7 * DAY_MS));
         let (key, workspace, site, last_24h, last_7d) = self.read(|r| {
             let key = r
                 .key(p.key_id)?
@@ -128,4 +205,50 @@ pub fn actions() -> Vec<Action> {
         "The verified key's name, scopes, permissions mode, workspace, active site, effective allowed and blocked \
          actions, and a usage summary of the last 24 hours and 7 days. Any valid key may call it.",
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_keep_percentiles_within_a_sixteenth() {
+        let mut last = -1;
+        for us in (0..2_000_000).step_by(7).chain([i64::MAX / 2]) {
+            let bucket = latency_bucket(us);
+            assert!(bucket >= last, "buckets grow with latency");
+            last = bucket;
+            let back = bucket_latency_us(bucket);
+            assert!(
+                (back - us as f64).abs() <= us as f64 / 16.0 + 0.5,
+                "{us} came back as {back}"
+            );
+        }
+        assert!(latency_bucket(3_600_000_000) < 400);
+    }
+
+    #[test]
+    fn usage_rows_take_nearest_rank_percentiles_per_action_and_outcome() {
+        let g = |a: &str, o: &str| (a.to_string(), o.to_string());
+        let b = latency_bucket;
+        let rows = usage_rows(vec![
+            (g("contacts.list", "ok"), b(1_000), 90),
+            (g("contacts.list", "ok"), b(40_000), 10),
+            (g("tickets.get", "not_found"), b(500), 1),
+            (g("", "action_not_found"), b(100), 1),
+        ]);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].action, None, "no action sorts first among equals");
+        assert_eq!(
+            (rows[0].action.as_deref(), rows[0].requests),
+            (Some("contacts.list"), 100)
+        );
+        assert!((rows[0].p50_ms - 1.0).abs() < 0.07, "{}", rows[0].p50_ms);
+        assert!((rows[0].p95_ms - 40.0).abs() < 2.6, "{}", rows[0].p95_ms);
+        assert_eq!(
+            (rows[2].outcome.as_str(), rows[2].requests),
+            ("not_found", 1)
+        );
+        assert!(usage_rows(Vec::new()).is_empty());
+    }
 }

@@ -1,6 +1,7 @@
 //! Contact queries, including full-text search through `contacts_fts`.
 
-use rusqlite::{Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
 use super::misc::{all, exec, fts_query, json_col, json_text, one};
@@ -91,15 +92,26 @@ impl ContactReads for Db<'_> {
                 let Some(query) = fts_query(q) else {
                     return Ok(Vec::new());
                 };
-                all(
-                    self,
-                    &format!(
-                        "{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) \
-                         AND id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?4) ORDER BY id DESC LIMIT ?3"
-                    ),
-                    params![workspace, before, limit, query],
-                    contact,
-                )
+                // The full-text index is walked newest first and the walk stops after `limit`
+                // contacts of the workspace: the cost follows the page, not how many match.
+                // A later page starts below the cursor inside the index (the constraint goes to FTS5).
+                let sql = format!(
+                    "SELECT c.id, c.workspace_id, c.site_id, c.name, c.email, c.phone, c.external_id, c.tags, \
+                     c.attributes, c.created_at, c.updated_at FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
+                     WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2",
+                    if before.is_some() {
+                        "AND f.rowid < ?4"
+                    } else {
+                        ""
+                    }
+                );
+                let mut args = vec![
+                    Value::Integer(workspace.0),
+                    Value::Integer(i64::from(limit)),
+                    Value::Text(query),
+                ];
+                args.extend(before.map(Value::Integer));
+                all(self, &sql, params_from_iter(args), contact)
             }
         }
     }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_webhooks.sql"),
     include_str!("0004_rate_limits.sql"),
     include_str!("0005_idempotency.sql"),
+    include_str!("0006_usage.sql"),
 ];
 
 /// The schema version this build expects.

@@ -9,7 +9,7 @@ use super::{Db, db_err};
 use crate::audit::AuditEntry;
 use crate::events::Event;
 use crate::idempotency::{Claim, Record};
-use crate::meta::UsageRow;
+use crate::meta::{HOUR_MS, UsageRow, latency_bucket, usage_rows};
 use crate::store::{
     AuditReads, AuditWrites, EventReads, EventWrites, IdempotencyWrites, WebhookWrites,
 };
@@ -154,29 +154,20 @@ impl EventWrites for Db<'_> {
 
 impl AuditReads for Db<'_> {
     fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>> {
-        // Nearest-rank percentiles per (action, outcome), computed by window functions.
-        all(
+        let buckets = all(
             self,
-            "WITH ranked AS ( \
-                SELECT action, outcome, latency_us, \
-                       ROW_NUMBER() OVER (PARTITION BY action, outcome ORDER BY latency_us) AS rn, \
-                       COUNT(*) OVER (PARTITION BY action, outcome) AS n \
-                FROM audit_log WHERE key_id = ?1 AND created_at >= ?2) \
-             SELECT action, outcome, MAX(n) AS requests, \
-                    MIN(CASE WHEN rn >= (n * 50 + 99) / 100 THEN latency_us END) AS p50, \
-                    MIN(CASE WHEN rn >= (n * 95 + 99) / 100 THEN latency_us END) AS p95 \
-             FROM ranked GROUP BY action, outcome ORDER BY requests DESC, action, outcome",
-            params![key, since],
+            "SELECT action, outcome, bucket, SUM(requests) FROM usage_hourly \
+             WHERE key_id = ?1 AND hour >= ?2 GROUP BY action, outcome, bucket ORDER BY action, outcome, bucket",
+            params![key, since.0.div_euclid(HOUR_MS)],
             |r| {
-                Ok(UsageRow {
-                    action: r.get("action")?,
-                    outcome: r.get("outcome")?,
-                    requests: r.get("requests")?,
-                    p50_ms: r.get::<_, i64>("p50")? as f64 / 1000.0,
-                    p95_ms: r.get::<_, i64>("p95")? as f64 / 1000.0,
-                })
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
             },
-        )
+        )?;
+        Ok(usage_rows(buckets))
     }
 
     fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>> {
@@ -218,6 +209,20 @@ impl AuditWrites for Db<'_> {
                 e.created_at
             ],
         )?;
+        if let Some(key) = e.key_id {
+            exec(
+                self,
+                "INSERT INTO usage_hourly (key_id, hour, action, outcome, bucket, requests) VALUES (?1, ?2, ?3, ?4, ?5, 1) \
+                 ON CONFLICT (key_id, hour, action, outcome, bucket) DO UPDATE SET requests = requests + 1",
+                params![
+                    key,
+                    e.created_at.0.div_euclid(HOUR_MS),
+                    e.action.as_deref().unwrap_or_default(),
+                    e.outcome,
+                    latency_bucket(e.latency_us)
+                ],
+            )?;
+        }
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -48,8 +48,9 @@ pub struct SqliteConfig {
     pub durability: Durability,
     /// How long a connection waits for a lock before the store reports itself unavailable.
     pub busy_timeout: Duration,
-    /// Read connections kept open between requests.
-    pub max_idle_readers: usize,
+    /// Read connections open at most: more readers wait for one to be free, so a burst of
+    /// requests never pays for opening (and parsing the schema on) fresh connections.
+    pub max_readers: usize,
     /// The most write closures committed together.
     pub max_batch: usize,
 }
@@ -59,7 +60,8 @@ impl Default for SqliteConfig {
         SqliteConfig {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
-            max_idle_readers: 16,
+            max_readers: std::thread::available_parallelism()
+                .map_or(4, |n| (2 * n.get()).clamp(4, 16)),
             max_batch: 256,
         }
     }
@@ -87,9 +89,51 @@ pub struct SqliteStore {
     path: PathBuf,
     stats: Arc<WriterStats>,
     config: SqliteConfig,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    reader_free: Condvar,
     jobs: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The read connections: those idle, and how many are open in all.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// A read connection taken from the pool; it goes back when dropped, unless it was spoiled.
+struct Reader<'s> {
+    store: &'s SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl Reader<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    fn spoil(mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        let mut readers = self
+            .store
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match self.conn.take() {
+            Some(conn) => readers.idle.push(conn),
+            None => readers.open -= 1,
+        }
+        self.store.reader_free.notify_one();
+    }
 }
 
 /// Query code shared by read connections and the writer: it implements every store trait.
@@ -129,7 +173,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             stats,
             config,
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_free: Condvar::new(),
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -156,23 +201,34 @@ impl SqliteStore {
         })
     }
 
-    fn take_reader(&self) -> Result<Connection> {
-        if let Some(conn) = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-        {
-            return Ok(conn);
-        }
-        open_connection(&self.path, &self.config, true)
-    }
-
-    fn return_reader(&self, conn: Connection) {
+    /// An idle read connection, a new one while fewer than `max_readers` are open, or else
+    /// the next one given back.
+    fn take_reader(&self) -> Result<Reader<'_>> {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < self.config.max_idle_readers {
-            readers.push(conn);
+        loop {
+            if let Some(conn) = readers.idle.pop() {
+                return Ok(Reader {
+                    store: self,
+                    conn: Some(conn),
+                });
+            }
+            if readers.open < self.config.max_readers.max(1) {
+                readers.open += 1;
+                break;
+            }
+            readers = self
+                .reader_free
+                .wait(readers)
+                .unwrap_or_else(PoisonError::into_inner);
         }
+        drop(readers);
+        // Opened outside the lock; the slot is counted already and given back on failure.
+        let mut reader = Reader {
+            store: self,
+            conn: None,
+        };
+        reader.conn = Some(open_connection(&self.path, &self.config, true)?);
+        Ok(reader)
     }
 }
 
@@ -207,13 +263,17 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
 
 impl Store for SqliteStore {
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()> {
-        let conn = self.take_reader()?;
+        let reader = self.take_reader()?;
+        let conn = reader.conn();
         // A deferred transaction gives the closure one consistent snapshot.
-        conn.execute_batch("BEGIN").map_err(db_err)?;
-        let out = f(&Db(&conn));
+        if let Err(e) = conn.execute_batch("BEGIN") {
+            reader.spoil();
+            return Err(db_err(e));
+        }
+        let out = f(&Db(conn));
         let end = conn.execute_batch("COMMIT").map_err(db_err);
-        if out.is_ok() && end.is_ok() {
-            self.return_reader(conn);
+        if end.is_err() && conn.execute_batch("ROLLBACK").is_err() {
+            reader.spoil();
         }
         out.and(end)
     }
@@ -249,7 +309,8 @@ impl Store for SqliteStore {
     }
 
     fn health(&self, thorough: bool) -> Result<StoreHealth> {
-        let conn = self.take_reader()?;
+        let reader = self.take_reader()?;
+        let conn = reader.conn();
         let pragma = |name: &str| -> Result<String> {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0)
@@ -268,7 +329,7 @@ impl Store for SqliteStore {
         } else {
             None
         };
-        self.return_reader(conn);
+        drop(reader);
         // A write round trip: the writer thread is alive and can take the write lock and commit.
         self.write_boxed(Box::new(|_| Ok(Box::new(()))))?;
         Ok(StoreHealth {

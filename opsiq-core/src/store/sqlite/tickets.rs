@@ -1,6 +1,7 @@
 //! Ticket queries. The customer's e-mail and name come from the linked contact.
 
-use rusqlite::{Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
 use super::misc::{all, enum_col, exec, json_col, json_text, one};
@@ -45,25 +46,37 @@ impl TicketReads for Db<'_> {
     }
 
     fn tickets(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Ticket>> {
-        all(
-            self,
-            &format!(
-                "{TICKET} WHERE t.workspace_id = ?1 AND (?2 IS NULL OR t.id < ?2) AND (?3 IS NULL OR t.status = ?3) \
-                 AND (?4 IS NULL OR t.priority = ?4) AND (?5 IS NULL OR t.department_id = ?5) \
-                 AND (?6 IS NULL OR t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm = ?6)) \
-                 ORDER BY t.id DESC LIMIT ?7"
-            ),
-            params![
-                workspace,
-                f.before.map(|c| c.0),
-                f.status.map(|s| s.as_str()),
-                f.priority.map(|p| p.as_str()),
-                f.department_id,
-                f.email,
-                f.limit.get() + 1
-            ],
-            ticket,
-        )
+        // Only the filters given go into the statement, so that SQLite can pick the index that
+        // serves them in id order (tickets_department for department and status) and stop after
+        // `limit` rows, however many tickets there are.
+        let mut sql = format!("{TICKET} WHERE t.workspace_id = ?1");
+        let mut args: Vec<Value> = vec![Value::Integer(workspace.0)];
+        let mut and = |clause: &str, value: Value| {
+            args.push(value);
+            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        };
+        if let Some(before) = f.before {
+            and("t.id <", Value::Integer(before.0));
+        }
+        if let Some(status) = f.status {
+            and("t.status =", Value::Text(status.as_str().into()));
+        }
+        if let Some(priority) = f.priority {
+            and("t.priority =", Value::Text(priority.as_str().into()));
+        }
+        if let Some(department) = f.department_id {
+            and("t.department_id =", Value::Integer(department.0));
+        }
+        if let Some(email) = &f.email {
+            and(
+                "t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm =",
+                Value::Text(email.clone()),
+            );
+            sql.push(')');
+        }
+        args.push(Value::Integer(i64::from(f.limit.get()) + 1));
+        sql.push_str(&format!(" ORDER BY t.id DESC LIMIT ?{}", args.len()));
+        all(self, &sql, params_from_iter(args), ticket)
     }
 }
 

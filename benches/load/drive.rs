@@ -1,0 +1,286 @@
+//! The HTTP side of the benchmark: the load generator (keep-alive HTTP/1.1 connections, each
+//! sending its next request when the last answer is read whole), the bare hyper baseline
+//! server, and the webhook receiver.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Builds the `n`th request of an operation.
+pub type MakeRequest = Arc<dyn Fn(u64) -> Request<Full<Bytes>> + Send + Sync>;
+
+/// What one operation measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub requests: u64,
+    pub errors: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// The first failure seen, to name what went wrong.
+    pub first_error: Option<String>,
+}
+
+struct Tally {
+    histogram: Histogram<u64>,
+    requests: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+            requests: 0,
+            errors: 0,
+            first_error: None,
+        }
+    }
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(what);
+    }
+}
+
+/// Drives `addr` with `connections` connections for `warmup + duration`; only answers that
+/// complete after the warm-up count.
+pub async fn drive(
+    addr: SocketAddr,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    make: MakeRequest,
+) -> Measured {
+    let counter = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (make, counter) = (make.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::new();
+            'connect: while Instant::now() < end {
+                let mut sender = match connect(addr).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tally.error(format!("connect: {e}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                while Instant::now() < end {
+                    let req = make(counter.fetch_add(1, Ordering::Relaxed));
+                    let sent = Instant::now();
+                    let outcome = match sender.send_request(req).await {
+                        Ok(resp) => {
+                            let status = resp.status();
+                            match resp.into_body().collect().await {
+                                Ok(_) if status.is_success() => Ok(()),
+                                Ok(body) => Err(format!(
+                                    "{status}: {}",
+                                    String::from_utf8_lossy(&body.to_bytes())
+                                )),
+                                Err(e) => Err(format!("reading the body: {e}")),
+                            }
+                        }
+                        Err(e) => Err(format!("request: {e}")),
+                    };
+                    let done = Instant::now();
+                    if done < measure_from {
+                        if outcome.is_err() {
+                            continue 'connect;
+                        }
+                        continue;
+                    }
+                    if done > end {
+                        break 'connect;
+                    }
+                    match outcome {
+                        Ok(()) => {
+                            tally.requests += 1;
+                            let us = (done - sent).as_micros().max(1) as u64;
+                            tally.histogram.saturating_record(us);
+                        }
+                        Err(e) => {
+                            tally.error(e);
+                            continue 'connect;
+                        }
+                    }
+                }
+            }
+            tally
+        }));
+    }
+    let mut all = Tally::new();
+    for task in tasks {
+        let t = task.await.expect("a load task");
+        all.histogram.add(&t.histogram).unwrap();
+        all.requests += t.requests;
+        all.errors += t.errors;
+        if all.first_error.is_none() {
+            all.first_error = t.first_error;
+        }
+    }
+    let ms = |q: f64| all.histogram.value_at_quantile(q) as f64 / 1000.0;
+    Measured {
+        requests: all.requests,
+        errors: all.errors,
+        rps: all.requests as f64 / duration.as_secs_f64(),
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        max_ms: all.histogram.max() as f64 / 1000.0,
+        first_error: all.first_error,
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> Result<
+    hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Sends one request on a new connection and returns the status and body.
+pub async fn once(
+    addr: SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+    let mut sender = connect(addr).await?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.into_body().collect().await?.to_bytes()))
+}
+
+/// A request with a bearer key, and a JSON body when given.
+pub fn request(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    key: &str,
+    body: Option<String>,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {key}"));
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    builder
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap()
+}
+
+/// The baseline's fixed answer: about 100 bytes of JSON, like a small API answer.
+pub const BASELINE_BODY: &str = r#"{"success":true,"data":{"id":1,"status":"open","subject":"Cannot log in"},"request_id":"req_0000"}"#;
+
+/// Runs the baseline server: bare hyper 1.x on tokio's default multi-thread runtime (as
+/// `opsiq serve` uses), answering every request with [`BASELINE_BODY`]. Prints its address,
+/// then serves until standard input closes.
+pub fn run_baseline() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|_req: Request<hyper::body::Incoming>| async {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from_static(BASELINE_BODY.as_bytes())))
+                                .unwrap(),
+                        )
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// What the webhook receiver has seen.
+#[derive(Default)]
+pub struct Received {
+    pub ids: HashSet<String>,
+    pub deliveries: u64,
+    pub first: Option<Instant>,
+    pub last: Option<Instant>,
+}
+
+/// Starts a webhook receiver on loopback that answers 200 to every delivery and records its
+/// `webhook-id`. It runs until the runtime stops.
+pub async fn start_receiver() -> (SocketAddr, Arc<Mutex<Received>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let seen = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let id = req
+                                .headers()
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string();
+                            let _ = req.into_body().collect().await;
+                            let mut seen = seen.lock().unwrap();
+                            let now = Instant::now();
+                            seen.first.get_or_insert(now);
+                            seen.last = Some(now);
+                            seen.deliveries += 1;
+                            seen.ids.insert(id);
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, received)
+}
