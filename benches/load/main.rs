@@ -11,8 +11,8 @@
 //!
 //! Settings (environment): `OPSIQ_BENCH_SECONDS` (per operation, default 10),
 //! `OPSIQ_BENCH_CONNECTIONS` (default 64), `OPSIQ_BENCH_SCALE` (the large scale run's rows,
-//! default 1000000; 0 skips the scale run), `OPSIQ_BENCH_ONLY` (operation numbers from 0, such
-//! as `0,2`: only those, without the fan-out and scale runs), `OPSIQ_BENCH_WRAP` (a command the
+//! default 1000000; 0 skips the scale run), `OPSIQ_BENCH_ONLY` (what to run: operation numbers
+//! from 0, `fanout`, `scale`, such as `0,2,fanout`), `OPSIQ_BENCH_WRAP` (a command the
 //! server runs under, such as `perf record -g -o perf.data --`), `OPSIQ_BENCH_KEEP` (keep the
 //! seeded databases, for profiling queries).
 
@@ -175,17 +175,15 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         ("POST /api/v1/tickets", create(server.addr, key), None),
         ("POST /v1.php meta.me", meta_me(server.addr, key), None),
     ];
-    let only: Option<Vec<usize>> = std::env::var("OPSIQ_BENCH_ONLY").ok().map(|v| {
-        v.split(',')
-            .map(|i| {
-                i.trim()
-                    .parse()
-                    .expect("OPSIQ_BENCH_ONLY: operation numbers")
-            })
-            .collect()
-    });
+    let only: Option<Vec<String>> = std::env::var("OPSIQ_BENCH_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|part| part.trim().to_string()).collect());
+    let wanted = |part: &str| {
+        only.as_ref()
+            .is_none_or(|only| only.iter().any(|p| p == part))
+    };
     for (i, (name, make, read)) in ops.into_iter().enumerate() {
-        if only.as_ref().is_some_and(|only| !only.contains(&i)) {
+        if !wanted(&i.to_string()) {
             continue;
         }
         let mut base = None;
@@ -231,14 +229,12 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         .map_or(0, |op| op.measured.requests);
     report.stored_creates = count_load_tickets(&db);
     drop(baseline);
-    if only.is_some() {
-        return report;
+
+    if wanted("fanout") {
+        say(plan, "webhook fan-out ...");
+        report.webhooks = Some(webhook_fan_out(plan, binary, dir).await);
     }
-
-    say(plan, "webhook fan-out ...");
-    report.webhooks = Some(webhook_fan_out(plan, binary, dir).await);
-
-    if let Some((small, large)) = plan.scale {
+    if let Some((small, large)) = plan.scale.filter(|_| wanted("scale")) {
         for rows in [small, large] {
             say(plan, &format!("scale run at {rows} rows: seeding ..."));
             report.scale.push(scale_run(plan, binary, dir, rows).await);

@@ -274,6 +274,7 @@ impl Opsiq {
 
     /// Writes a request's audit row and the key's last use, without making the caller wait.
     fn record_usage(&self, audit: Option<AuditEntry>, key: Option<Id>) {
+        let key = key.filter(|k| self.touch_due(*k));
         if audit.is_none() && key.is_none() {
             return;
         }

@@ -2,10 +2,11 @@
 //! read/write helpers the domain modules build their services on.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::audit::AuditEntry;
 use crate::catalog::Catalog;
@@ -14,7 +15,10 @@ use crate::keys::Principal;
 use crate::ratelimit::{RateLimits, RateState};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Reads, Store, Writes};
-use crate::types::{RequestId, Timestamp};
+use crate::types::{Id, RequestId, Timestamp};
+
+/// How stale a key's `last_used_at` may get.
+const KEY_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 use crate::{Error, Result};
 
 /// The OpsIQ service: cheap to clone, safe to share between threads.
@@ -23,6 +27,8 @@ pub struct Opsiq {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     rate_limits: Arc<RateLimits>,
+    /// When each key's `last_used_at` was last written by this process.
+    touched: Arc<Mutex<HashMap<Id, Instant>>>,
 }
 
 impl Opsiq {
@@ -32,6 +38,20 @@ impl Opsiq {
             store,
             catalog: Arc::new(Catalog::builtin()),
             rate_limits: Arc::new(RateLimits::default()),
+            touched: Arc::default(),
+        }
+    }
+
+    /// Whether a key's `last_used_at` is due to be written: at most once a minute per key, so
+    /// that a busy key does not add a write to every request.
+    pub(crate) fn touch_due(&self, key: Id) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        match touched.get(&key) {
+            Some(at) if at.elapsed() < KEY_TOUCH_INTERVAL => false,
+            _ => {
+                touched.insert(key, Instant::now());
+                true
+            }
         }
     }
 

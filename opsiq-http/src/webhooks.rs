@@ -160,8 +160,11 @@ pub async fn run_worker(
             lease_due(&opsiq, free, config.per_endpoint, lease).await
         };
         if due.is_empty() {
+            // Nothing due that may go now: wait for the next poll, or for a delivery in flight to
+            // finish, which frees its endpoint's slot for the next one at once.
             tokio::select! {
                 () = tokio::time::sleep(config.poll_interval) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 _ = shutdown.changed() => {}
             }
             continue;
