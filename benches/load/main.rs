@@ -375,9 +375,7 @@ fn raw_insert_rate(dir: &Path, seconds: f64) -> f64 {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     drop(insert);
     drop(conn);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    remove_database(&path);
     rate
 }
 
@@ -487,13 +485,18 @@ async fn scale_run(plan: &Plan, binary: &Path, dir: &Path, rows: usize) -> Scale
     )
     .await;
     drop(server);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    remove_database(&db);
     Scale {
         rows,
         seed_seconds: seeded.seconds,
         search,
         list,
+    }
+}
+
+/// Deletes a database file with its WAL and shared-memory files, so large runs free the disk.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }

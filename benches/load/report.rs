@@ -86,13 +86,22 @@ impl Report {
 
     /// Each operation's throughput against what it is compared with: reads against the
     /// baseline measured beside them, the insert against raw rusqlite.
-    fn ratio(&self, op: &Op) -> Option<(f64, &'static str)> {
+    fn ratio(&self, op: &Op) -> Option<f64> {
         if let Some((base, _)) = &op.baseline {
-            Some((op.measured.rps / base.rps, "of baseline"))
+            Some(op.measured.rps / base.rps)
         } else if op.insert {
-            Some((op.measured.rps / self.raw_insert_rps, "× raw insert"))
+            Some(op.measured.rps / self.raw_insert_rps)
         } else {
             None
+        }
+    }
+
+    /// The ratio as the table shows it.
+    fn ratio_text(&self, op: &Op) -> String {
+        match self.ratio(op) {
+            Some(r) if op.baseline.is_some() => format!("{:.0}% of baseline", r * 100.0),
+            Some(r) => format!("{r:.2}× raw insert"),
+            None => String::new(),
         }
     }
 
@@ -108,7 +117,7 @@ impl Report {
         };
         for op in &self.ops {
             let (name, m) = (&op.name, &op.measured);
-            if let Some((ratio, _)) = self.ratio(op) {
+            if let Some(ratio) = self.ratio(op) {
                 if let Some((_, share)) = op.baseline {
                     add(
                         format!("{name} req/s vs baseline"),
@@ -213,17 +222,7 @@ impl Report {
                 row("baseline (bare hyper), just before:", base, String::new());
             }
             let (name, m) = (&op.name, &op.measured);
-            let ratio = self
-                .ratio(op)
-                .map(|(r, what)| {
-                    if what.starts_with('×') {
-                        format!("{r:.2}{what}")
-                    } else {
-                        format!("{:.0}% {what}", r * 100.0)
-                    }
-                })
-                .unwrap_or_default();
-            row(name, m, ratio);
+            row(name, m, self.ratio_text(op));
         }
         println!(
             "{:<58} {:>9.0}",
@@ -271,7 +270,7 @@ impl Report {
             "seed": {"contacts": self.size.contacts, "tickets": self.size.tickets, "chats": self.size.chats, "seconds": self.seed_seconds},
             "operations": self.ops.iter().map(|op| json!({
                 "name": op.name, "measured": op.measured,
-                "baseline": op.baseline.as_ref().map(|b| &b.0), "ratio": self.ratio(op).map(|r| r.0),
+                "baseline": op.baseline.as_ref().map(|b| &b.0), "ratio": self.ratio(op),
             })).collect::<Vec<_>>(),
             "raw_insert_per_second": self.raw_insert_rps,
             "creates": {"acknowledged": self.acknowledged_creates, "stored": self.stored_creates},

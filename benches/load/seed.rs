@@ -153,6 +153,10 @@ pub fn seed(path: &Path, size: Size) -> Seeded {
         .create_workspace("Second workspace", "second.example")
         .expect("workspace 2");
     add_departments(&opsiq, second.id, 1);
+    assert_eq!(
+        departments[0][1].0, 2,
+        "workspace 1's second department is department 2"
+    );
     opsiq
         .add_site(first.id, Some("Shop"), "shop.example.com")
         .expect("site");
@@ -345,11 +349,7 @@ pub fn seed(path: &Path, size: Size) -> Seeded {
     Seeded {
         key,
         ticket_ids,
-        department: departments[0]
-            .iter()
-            .map(|d| d.0)
-            .find(|&d| d == 2)
-            .unwrap_or(departments[0][1].0),
+        department: departments[0][1].0,
         seconds: started.elapsed().as_secs_f64(),
     }
 }

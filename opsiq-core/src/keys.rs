@@ -132,6 +132,9 @@ impl Secret {
     }
 }
 
+/// How stale a key's `last_used_at` may get: it is written at most this often (milliseconds).
+pub const KEY_TOUCH_INTERVAL_MS: i64 = 60_000;
+
 /// The hex SHA-256 of a presented secret, which is what key lookups use.
 pub fn hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());

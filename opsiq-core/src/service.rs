@@ -11,14 +11,11 @@ use std::time::{Duration, Instant};
 use crate::audit::AuditEntry;
 use crate::catalog::Catalog;
 use crate::idempotency::Held;
-use crate::keys::Principal;
+use crate::keys::{KEY_TOUCH_INTERVAL_MS, Principal};
 use crate::ratelimit::{RateLimits, RateState};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::store::{Reads, Store, Writes};
 use crate::types::{Id, RequestId, Timestamp};
-
-/// How stale a key's `last_used_at` may get.
-const KEY_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 use crate::{Error, Result};
 
 /// The OpsIQ service: cheap to clone, safe to share between threads.
@@ -47,7 +44,7 @@ impl Opsiq {
     pub(crate) fn touch_due(&self, key: Id) -> bool {
         let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
         match touched.get(&key) {
-            Some(at) if at.elapsed() < KEY_TOUCH_INTERVAL => false,
+            Some(at) if at.elapsed() < Duration::from_millis(KEY_TOUCH_INTERVAL_MS as u64) => false,
             _ => {
                 touched.insert(key, Instant::now());
                 true

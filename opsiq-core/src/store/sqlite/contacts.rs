@@ -10,8 +10,15 @@ use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
 use crate::store::{ContactReads, ContactWrites};
 use crate::types::{Id, Timestamp};
 
-const CONTACT: &str = "SELECT id, workspace_id, site_id, name, email, phone, external_id, tags, attributes, created_at, \
-                       updated_at FROM contacts";
+/// A contact's columns, read through the alias `c`.
+macro_rules! contact_columns {
+    () => {
+        "SELECT c.id, c.workspace_id, c.site_id, c.name, c.email, c.phone, c.external_id, c.tags, c.attributes, \
+         c.created_at, c.updated_at"
+    };
+}
+
+const CONTACT: &str = concat!(contact_columns!(), " FROM contacts c");
 
 fn contact(r: &Row<'_>) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -96,9 +103,11 @@ impl ContactReads for Db<'_> {
                 // contacts of the workspace: the cost follows the page, not how many match.
                 // A later page starts below the cursor inside the index (the constraint goes to FTS5).
                 let sql = format!(
-                    "SELECT c.id, c.workspace_id, c.site_id, c.name, c.email, c.phone, c.external_id, c.tags, \
-                     c.attributes, c.created_at, c.updated_at FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
-                     WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2",
+                    concat!(
+                        contact_columns!(),
+                        " FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
+                         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2"
+                    ),
                     if before.is_some() {
                         "AND f.rowid < ?4"
                     } else {

@@ -4,7 +4,7 @@ use rusqlite::{Row, params};
 
 use super::Db;
 use super::misc::{all, enum_col, exec, json_col, json_text, one};
-use crate::keys::{ApiKey, NewKey, Permissions};
+use crate::keys::{ApiKey, KEY_TOUCH_INTERVAL_MS, NewKey, Permissions};
 use crate::store::{KeyReads, KeyWrites, TenancyReads, TenancyWrites};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::types::{Email, Id, Timestamp};
@@ -288,8 +288,8 @@ impl KeyWrites for Db<'_> {
     fn touch_key(&mut self, id: Id, now: Timestamp) -> Result<()> {
         exec(
             self,
-            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)",
-            params![id, now],
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - ?3)",
+            params![id, now, KEY_TOUCH_INTERVAL_MS],
         )?;
         Ok(())
     }

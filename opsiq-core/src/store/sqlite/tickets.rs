@@ -51,28 +51,29 @@ impl TicketReads for Db<'_> {
         // `limit` rows, however many tickets there are.
         let mut sql = format!("{TICKET} WHERE t.workspace_id = ?1");
         let mut args: Vec<Value> = vec![Value::Integer(workspace.0)];
+        // Each clause names its own value as `{}`.
         let mut and = |clause: &str, value: Value| {
             args.push(value);
-            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            sql.push_str(" AND ");
+            sql.push_str(&clause.replace("{}", &format!("?{}", args.len())));
         };
         if let Some(before) = f.before {
-            and("t.id <", Value::Integer(before.0));
+            and("t.id < {}", Value::Integer(before.0));
         }
         if let Some(status) = f.status {
-            and("t.status =", Value::Text(status.as_str().into()));
+            and("t.status = {}", Value::Text(status.as_str().into()));
         }
         if let Some(priority) = f.priority {
-            and("t.priority =", Value::Text(priority.as_str().into()));
+            and("t.priority = {}", Value::Text(priority.as_str().into()));
         }
         if let Some(department) = f.department_id {
-            and("t.department_id =", Value::Integer(department.0));
+            and("t.department_id = {}", Value::Integer(department.0));
         }
         if let Some(email) = &f.email {
             and(
-                "t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm =",
+                "t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm = {})",
                 Value::Text(email.clone()),
             );
-            sql.push(')');
         }
         args.push(Value::Integer(i64::from(f.limit.get()) + 1));
         sql.push_str(&format!(" ORDER BY t.id DESC LIMIT ?{}", args.len()));
