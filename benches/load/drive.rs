@@ -29,6 +29,9 @@ pub struct Measured {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The server's CPU time (user and system, all threads) per measured request, in
+    /// microseconds: steadier than requests/s on a shared machine, and what a fix should cut.
+    pub server_cpu_us: f64,
     /// The first failure seen, to name what went wrong.
     pub first_error: Option<String>,
 }
@@ -59,6 +62,7 @@ impl Tally {
 /// complete after the warm-up count.
 pub async fn drive(
     addr: SocketAddr,
+    server_pid: u32,
     connections: usize,
     warmup: Duration,
     duration: Duration,
@@ -68,6 +72,13 @@ pub async fn drive(
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
+    // The server's CPU time over the measured window only.
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let from = cpu_seconds(server_pid);
+        tokio::time::sleep_until(end.into()).await;
+        cpu_seconds(server_pid) - from
+    });
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (make, counter) = (make.clone(), counter.clone());
@@ -135,6 +146,7 @@ pub async fn drive(
             all.first_error = t.first_error;
         }
     }
+    let cpu = cpu.await.expect("the CPU sampler");
     let ms = |q: f64| all.histogram.value_at_quantile(q) as f64 / 1000.0;
     Measured {
         requests: all.requests,
@@ -143,6 +155,7 @@ pub async fn drive(
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         max_ms: all.histogram.max() as f64 / 1000.0,
+        server_cpu_us: cpu * 1e6 / all.requests.max(1) as f64,
         first_error: all.first_error,
     }
 }
@@ -283,4 +296,19 @@ pub async fn start_receiver() -> (SocketAddr, Arc<Mutex<Received>>) {
         }
     });
     (addr, received)
+}
+
+/// A process's CPU time so far (user and system, every thread), in seconds, from
+/// `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ ticks: 100 a second on Linux).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name in field 2 may hold spaces; the fields after it are plain.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }

@@ -189,7 +189,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         let mut base = None;
         if let Some(share) = read {
             say(plan, "baseline ...");
-            let measured = load(plan, baseline.addr, baseline_request(baseline.addr)).await;
+            let measured = load(plan, &baseline, baseline_request(baseline.addr)).await;
             say(
                 plan,
                 &format!("  {:.0} req/s, p50 {:.2} ms", measured.rps, measured.p50_ms),
@@ -197,7 +197,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
             base = Some((measured, share));
         }
         say(plan, &format!("{name} ..."));
-        let measured = load(plan, server.addr, make).await;
+        let measured = load(plan, &server, make).await;
         let insert = name.starts_with("POST /api/v1/tickets");
         if insert {
             report.raw_insert_rps = raw_insert_rate(dir, plan.raw_seconds);
@@ -205,10 +205,11 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         say(
             plan,
             &format!(
-                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors {}",
+                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} µs server CPU each, {} errors {}",
                 measured.rps,
                 measured.p50_ms,
                 measured.p99_ms,
+                measured.server_cpu_us,
                 measured.errors,
                 measured.first_error.as_deref().unwrap_or("")
             ),
@@ -249,8 +250,16 @@ fn say(plan: &Plan, what: &str) {
     }
 }
 
-async fn load(plan: &Plan, addr: SocketAddr, make: MakeRequest) -> Measured {
-    drive(addr, plan.connections, plan.warmup, plan.duration, make).await
+async fn load(plan: &Plan, process: &Process, make: MakeRequest) -> Measured {
+    drive(
+        process.addr,
+        process.pid(),
+        plan.connections,
+        plan.warmup,
+        plan.duration,
+        make,
+    )
+    .await
 }
 
 fn baseline_request(addr: SocketAddr) -> MakeRequest {
@@ -477,10 +486,10 @@ async fn scale_run(plan: &Plan, binary: &Path, dir: &Path, rows: usize) -> Scale
         ),
     );
     let server = Server::start(binary, &db, false);
-    let search = load(plan, server.addr, search(server.addr, &seeded.key)).await;
+    let search = load(plan, &server, search(server.addr, &seeded.key)).await;
     let list = load(
         plan,
-        server.addr,
+        &server,
         filtered(server.addr, &seeded.key, seeded.department),
     )
     .await;

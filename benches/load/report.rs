@@ -208,13 +208,13 @@ impl Report {
             self.seed_seconds
         );
         println!(
-            "\n{:<58} {:>9} {:>8} {:>8} {:>7}  ratio",
-            "operation", "req/s", "p50 ms", "p99 ms", "errors"
+            "\n{:<58} {:>9} {:>8} {:>8} {:>7} {:>7}  ratio",
+            "operation", "req/s", "p50 ms", "p99 ms", "errors", "cpu µs"
         );
         let row = |name: &str, m: &Measured, ratio: String| {
             println!(
-                "{:<58} {:>9.0} {:>8.2} {:>8.2} {:>7}  {}",
-                name, m.rps, m.p50_ms, m.p99_ms, m.errors, ratio
+                "{:<58} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>7.0}  {}",
+                name, m.rps, m.p50_ms, m.p99_ms, m.errors, m.server_cpu_us, ratio
             );
         };
         for op in &self.ops {
