@@ -4,7 +4,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{all, exec, fts_query, json_col, json_text, one};
+use super::misc::{Cols, all, exec, fts_query, json_text, one};
 use crate::Result;
 use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
 use crate::store::{ContactReads, ContactWrites};
@@ -21,19 +21,20 @@ macro_rules! contact_columns {
 const CONTACT: &str = concat!(contact_columns!(), " FROM contacts c");
 
 fn contact(r: &Row<'_>) -> rusqlite::Result<Contact> {
+    let mut c = Cols::new(r);
     Ok(Contact {
-        id: r.get("id")?,
-        workspace_id: r.get("workspace_id")?,
-        site_id: r.get("site_id")?,
-        name: r.get("name")?,
-        email: r.get("email")?,
-        phone: r.get("phone")?,
-        external_id: r.get("external_id")?,
-        tags: json_col(r, "tags")?,
-        attributes: json_col(r, "attributes")?,
+        id: c.get("id")?,
+        workspace_id: c.get("workspace_id")?,
+        site_id: c.get("site_id")?,
+        name: c.get("name")?,
+        email: c.get("email")?,
+        phone: c.get("phone")?,
+        external_id: c.get("external_id")?,
+        tags: c.json("tags")?,
+        attributes: c.json("attributes")?,
         notes: None,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
     })
 }
 

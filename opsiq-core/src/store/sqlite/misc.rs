@@ -1,7 +1,7 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, RowIndex, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -47,11 +47,12 @@ impl FromSql for Email {
 }
 
 /// Reads a JSON text column into a typed value.
-pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: &str) -> rusqlite::Result<T> {
-    let text: String = row.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+pub(crate) fn json_col<T: DeserializeOwned>(
+    row: &Row<'_>,
+    idx: impl RowIndex,
+) -> rusqlite::Result<T> {
+    let text = row.get_ref(idx)?.as_str().map_err(conversion)?;
+    serde_json::from_str(text).map_err(conversion)
 }
 
 /// Writes a value as JSON text for a column.
@@ -63,12 +64,61 @@ pub(crate) fn json_text<T: Serialize>(value: &T) -> Result<String> {
 /// Reads a text column that holds one of our `FromStr` vocabularies.
 pub(crate) fn enum_col<T: std::str::FromStr<Err = String>>(
     row: &Row<'_>,
-    idx: &str,
+    idx: impl RowIndex,
 ) -> rusqlite::Result<T> {
-    let text: String = row.get(idx)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
+    let text = row.get_ref(idx)?.as_str().map_err(conversion)?;
+    text.parse().map_err(|e: String| conversion(e))
+}
+
+pub(crate) fn conversion(
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+}
+
+/// Reads a row's columns one after another in the order the statement selects them. By
+/// position is cheaper than by name (which compares every column name until one matches);
+/// debug builds check each name against the statement, so a reordered SELECT fails the tests.
+pub(crate) struct Cols<'a, 'r> {
+    row: &'a Row<'r>,
+    next: usize,
+}
+
+impl<'a, 'r> Cols<'a, 'r> {
+    pub(crate) fn new(row: &'a Row<'r>) -> Self {
+        Cols { row, next: 0 }
+    }
+
+    fn index(&mut self, name: &str) -> usize {
+        let i = self.next;
+        self.next += 1;
+        debug_assert_eq!(
+            self.row.as_ref().column_name(i).ok(),
+            Some(name),
+            "column {i} of the statement"
+        );
+        i
+    }
+
+    pub(crate) fn get<T: FromSql>(&mut self, name: &str) -> rusqlite::Result<T> {
+        let i = self.index(name);
+        self.row.get(i)
+    }
+
+    /// The next column, holding JSON text.
+    pub(crate) fn json<T: DeserializeOwned>(&mut self, name: &str) -> rusqlite::Result<T> {
+        let i = self.index(name);
+        json_col(self.row, i)
+    }
+
+    /// The next column, holding one of our `FromStr` vocabularies.
+    pub(crate) fn parse<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        name: &str,
+    ) -> rusqlite::Result<T> {
+        let i = self.index(name);
+        enum_col(self.row, i)
+    }
 }
 
 /// Runs a query expected to return at most one row.

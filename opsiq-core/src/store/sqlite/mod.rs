@@ -3,7 +3,9 @@
 //!
 //! Group commit: write closures queue to the writer thread, which runs every closure waiting in
 //! the queue inside one transaction (each in its own savepoint, so a failing closure drops only
-//! its own changes), commits once, and only then answers each caller.
+//! its own changes), commits once, and only then answers each caller. Background writes
+//! (audit rows, usage) do not wake the writer one by one: they linger in a queue for at most
+//! `detached_linger` and go into the next transaction, with whatever waited-for write comes.
 
 mod analytics;
 mod chats;
@@ -27,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{DetachedFn, Reads, Store, StoreHealth, WriteFn, Writes};
@@ -53,6 +56,10 @@ pub struct SqliteConfig {
     pub max_readers: usize,
     /// The most write closures committed together.
     pub max_batch: usize,
+    /// How long background writes (audit rows, usage) may wait to be committed together when
+    /// no waited-for write comes along: one commit, and one wake-up of the writer, for all the
+    /// requests of that time instead of one each.
+    pub detached_linger: Duration,
 }
 
 impl Default for SqliteConfig {
@@ -63,6 +70,7 @@ impl Default for SqliteConfig {
             max_readers: std::thread::available_parallelism()
                 .map_or(4, |n| (2 * n.get()).clamp(4, 16)),
             max_batch: 256,
+            detached_linger: Duration::from_millis(5),
         }
     }
 }
@@ -70,9 +78,16 @@ impl Default for SqliteConfig {
 /// A write queued for the writer thread, and where its result goes.
 enum Job {
     Write(WriteFn, Sender<Result<Box<dyn Any + Send>>>),
+    /// A background write that found the lingering queue full.
     Detached(DetachedFn),
+    /// Background writes are lingering (sent when the queue stops being empty).
+    Lingering,
     Flush(Sender<()>),
 }
+
+/// Background writes waiting for the writer's next transaction, past which callers queue on
+/// the channel instead (and so wait when the writer falls behind).
+const MAX_LINGERING: usize = 4096;
 
 /// Counters of the writer, for diagnostics and benchmarks.
 #[derive(Debug, Default)]
@@ -92,6 +107,8 @@ pub struct SqliteStore {
     readers: Mutex<Readers>,
     reader_free: Condvar,
     jobs: Mutex<Option<SyncSender<Job>>>,
+    /// Background writes not yet taken by the writer; they do not wake it one by one.
+    lingering: Arc<Mutex<Vec<DetachedFn>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -162,12 +179,19 @@ impl SqliteStore {
         let mut conn = open_connection(path, &config, false)?;
         migrations::apply(&mut conn)?;
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
-        let max_batch = config.max_batch;
         let stats = Arc::new(WriterStats::default());
-        let writer_stats = stats.clone();
+        let lingering = Arc::new(Mutex::new(Vec::new()));
+        let writer = Writer {
+            conn,
+            jobs: rx,
+            lingering: lingering.clone(),
+            max_batch: config.max_batch,
+            linger: config.detached_linger,
+            stats: stats.clone(),
+        };
         let writer = std::thread::Builder::new()
             .name("opsiq-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, &writer_stats))
+            .spawn(move || writer.run())
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -176,6 +200,7 @@ impl SqliteStore {
             readers: Mutex::new(Readers::default()),
             reader_free: Condvar::new(),
             jobs: Mutex::new(Some(tx)),
+            lingering,
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -254,11 +279,28 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-         PRAGMA query_only = {};",
+         PRAGMA query_only = {}; PRAGMA temp_store = MEMORY;",
         i32::from(read_only)
     ))
     .map_err(db_err)?;
+    // `temp_store = MEMORY` above keeps the savepoint of every job in a batch in memory:
+    // otherwise, once one job's sub-journal outgrows 64 KiB, every later first change of a
+    // page writes the page to a temporary file.
+    // Plans do not depend on bound values (`LIMIT ?n` would otherwise make SQLite re-prepare a
+    // cached statement at every use), and cached statements are many enough for every query.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Prepared statements each connection keeps: more than the store has distinct queries.
+const STATEMENT_CACHE: usize = 256;
+
+/// Runs a statement without parameters (`BEGIN`, `COMMIT`, a savepoint) from the connection's
+/// statement cache, so that it is parsed once per connection rather than at every use.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 impl Store for SqliteStore {
@@ -266,13 +308,13 @@ impl Store for SqliteStore {
         let reader = self.take_reader()?;
         let conn = reader.conn();
         // A deferred transaction gives the closure one consistent snapshot.
-        if let Err(e) = conn.execute_batch("BEGIN") {
+        if let Err(e) = run(conn, "BEGIN") {
             reader.spoil();
             return Err(db_err(e));
         }
         let out = f(&Db(conn));
-        let end = conn.execute_batch("COMMIT").map_err(db_err);
-        if end.is_err() && conn.execute_batch("ROLLBACK").is_err() {
+        let end = run(conn, "COMMIT").map_err(db_err);
+        if end.is_err() && run(conn, "ROLLBACK").is_err() {
             reader.spoil();
         }
         out.and(end)
@@ -290,9 +332,23 @@ impl Store for SqliteStore {
     }
 
     fn write_detached(&self, f: DetachedFn) {
-        // Only a closed store drops it (a full queue makes the caller wait): it holds usage rows,
-        // never an acknowledged change.
-        let _ = self.send(Job::Detached(f));
+        let mut lingering = self
+            .lingering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if lingering.len() >= MAX_LINGERING {
+            drop(lingering);
+            // Only a closed store drops it (a full channel makes the caller wait): it holds
+            // usage rows, never an acknowledged change.
+            let _ = self.send(Job::Detached(f));
+            return;
+        }
+        lingering.push(f);
+        let first = lingering.len() == 1;
+        drop(lingering);
+        if first {
+            let _ = self.send(Job::Lingering);
+        }
     }
 
     fn flush(&self) -> Result<()> {
@@ -466,48 +522,91 @@ fn run_in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&mut dyn Writes) -> Result<T>,
 ) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+    run(conn, "SAVEPOINT job").map_err(db_err)?;
     let out = catch_unwind(AssertUnwindSafe(|| f(&mut Db(conn)))).unwrap_or_else(|_| {
         Err(Error::Internal(
             "a write panicked; its changes were rolled back".into(),
         ))
     });
-    let end = if out.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end).map_err(db_err)?;
+    if out.is_err() {
+        run(conn, "ROLLBACK TO job").map_err(db_err)?;
+    }
+    run(conn, "RELEASE job").map_err(db_err)?;
     out
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Job>, max_batch: usize, stats: &WriterStats) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
+/// The writer thread: its connection, its queue, and the background writes lingering for it.
+struct Writer {
+    conn: Connection,
+    jobs: Receiver<Job>,
+    lingering: Arc<Mutex<Vec<DetachedFn>>>,
+    max_batch: usize,
+    linger: Duration,
+    stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    fn run(self) {
+        loop {
+            let first = self.jobs.recv();
+            let closed = first.is_err();
+            let mut batch: Vec<Job> = first.into_iter().collect();
+            self.gather(&mut batch);
+            if !closed && batch.iter().all(|j| matches!(j, Job::Lingering)) {
+                // Only background writes wait: let more gather for a moment, unless a
+                // waited-for write or a flush comes first.
+                if let Ok(job) = self.jobs.recv_timeout(self.linger) {
+                    batch.push(job);
+                    self.gather(&mut batch);
+                }
+            }
+            let detached = std::mem::take(
+                &mut *self
+                    .lingering
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            self.stats
+                .queued
+                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+            let writes = batch
+                .iter()
+                .filter(|j| matches!(j, Job::Write(..) | Job::Detached(_)))
+                .count()
+                + detached.len();
+            if writes > 0 || batch.iter().any(|j| matches!(j, Job::Flush(_))) {
+                if commit_batch(&self.conn, detached, batch) {
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                self.stats
+                    .writes
+                    .fetch_add(writes as u64, Ordering::Relaxed);
+            }
+            if closed {
+                break;
+            }
+        }
+    }
+
+    /// Adds the jobs already queued, up to the batch limit.
+    fn gather(&self, batch: &mut Vec<Job>) {
+        while batch.len() < self.max_batch {
+            match self.jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        stats
-            .queued
-            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-        let writes = batch.iter().filter(|j| !matches!(j, Job::Flush(_))).count() as u64;
-        if commit_batch(&conn, batch) {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-        }
-        stats.writes.fetch_add(writes, Ordering::Relaxed);
     }
 }
 
 /// Runs a batch in one transaction and answers every waiting caller after the commit.
 /// Returns whether the commit succeeded.
-fn commit_batch(conn: &Connection, batch: Vec<Job>) -> bool {
+fn commit_batch(conn: &Connection, detached: Vec<DetachedFn>, batch: Vec<Job>) -> bool {
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
-    let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err);
-    for job in batch {
+    let begun = run(conn, "BEGIN IMMEDIATE").map_err(db_err);
+    let lingered = detached.into_iter().map(Job::Detached);
+    for job in lingered.chain(batch) {
         match job {
             Job::Write(f, reply) => {
                 let out = match &begun {
@@ -524,12 +623,13 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) -> bool {
                 }
             }
             Job::Flush(reply) => flushes.push(reply),
+            Job::Lingering => {}
         }
     }
-    let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(db_err));
+    let committed = begun.and_then(|()| run(conn, "COMMIT").map_err(db_err));
     if let Err(e) = &committed {
         tracing::error!(error = %e, "commit failed; the batch was rolled back");
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = run(conn, "ROLLBACK");
     }
     for (reply, out) in replies {
         let _ = reply.send(match &committed {

@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, enum_col, exec, json_col, json_text, one};
+use super::misc::{Cols, all, conversion, exec, json_text, one};
 use crate::keys::{ApiKey, KEY_TOUCH_INTERVAL_MS, NewKey, Permissions};
 use crate::store::{KeyReads, KeyWrites, TenancyReads, TenancyWrites};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
@@ -54,27 +54,24 @@ const KEY: &str = "SELECT id, workspace_id, site_id, name, prefix, scopes, permi
                    block_actions, rate_limit, created_at, last_used_at, rotated_at, revoked_at FROM api_keys";
 
 fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
-    let scopes: String = r.get("scopes")?;
-    let scopes = Scope::parse_list(&scopes).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })?;
+    let mut c = Cols::new(r);
     Ok(ApiKey {
-        id: r.get("id")?,
-        workspace_id: r.get("workspace_id")?,
-        site_id: r.get("site_id")?,
-        name: r.get("name")?,
-        prefix: r.get("prefix")?,
-        scopes,
+        id: c.get("id")?,
+        workspace_id: c.get("workspace_id")?,
+        site_id: c.get("site_id")?,
+        name: c.get("name")?,
+        prefix: c.get("prefix")?,
+        scopes: Scope::parse_list(&c.get::<String>("scopes")?).map_err(conversion)?,
         permissions: Permissions {
-            mode: enum_col(r, "permissions_mode")?,
-            allow: json_col(r, "allow_actions")?,
-            block: json_col(r, "block_actions")?,
+            mode: c.parse("permissions_mode")?,
+            allow: c.json("allow_actions")?,
+            block: c.json("block_actions")?,
         },
-        rate_limit: r.get("rate_limit")?,
-        created_at: r.get("created_at")?,
-        last_used_at: r.get("last_used_at")?,
-        rotated_at: r.get("rotated_at")?,
-        revoked_at: r.get("revoked_at")?,
+        rate_limit: c.get("rate_limit")?,
+        created_at: c.get("created_at")?,
+        last_used_at: c.get("last_used_at")?,
+        rotated_at: c.get("rotated_at")?,
+        revoked_at: c.get("revoked_at")?,
     })
 }
 

@@ -4,7 +4,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{all, enum_col, exec, json_col, json_text, one};
+use super::misc::{Cols, all, exec, json_text, one};
 use crate::Result;
 use crate::store::{TicketReads, TicketWrites};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
@@ -15,23 +15,24 @@ const TICKET: &str = "SELECT t.id, t.workspace_id, t.site_id, t.contact_id, c.em
                       t.tags, t.source, t.created_at, t.updated_at FROM tickets t JOIN contacts c ON c.id = t.contact_id";
 
 fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+    let mut c = Cols::new(r);
     Ok(Ticket {
-        id: r.get("id")?,
-        workspace_id: r.get("workspace_id")?,
-        site_id: r.get("site_id")?,
-        contact_id: r.get("contact_id")?,
-        customer_email: r.get("customer_email")?,
-        customer_name: r.get("customer_name")?,
-        subject: r.get("subject")?,
-        body: r.get("body")?,
-        status: enum_col(r, "status")?,
-        priority: enum_col(r, "priority")?,
-        department_id: r.get("department_id")?,
-        assignee_id: r.get("assignee_id")?,
-        tags: json_col(r, "tags")?,
-        source: r.get("source")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
+        id: c.get("id")?,
+        workspace_id: c.get("workspace_id")?,
+        site_id: c.get("site_id")?,
+        contact_id: c.get("contact_id")?,
+        customer_email: c.get("customer_email")?,
+        customer_name: c.get("customer_name")?,
+        subject: c.get("subject")?,
+        body: c.get("body")?,
+        status: c.parse("status")?,
+        priority: c.parse("priority")?,
+        department_id: c.get("department_id")?,
+        assignee_id: c.get("assignee_id")?,
+        tags: c.json("tags")?,
+        source: c.get("source")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
     })
 }
 
