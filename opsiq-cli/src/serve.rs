@@ -31,6 +31,10 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let mut config = ServerConfig::default();
+    if let Some(webhooks) = config.webhooks.as_mut() {
+        webhooks.allow_private = args.allow_private_webhooks;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,10 +64,6 @@ pub fn run(db: &Path, args: ServeArgs, printer: &Printer) -> Result<()> {
             }
             text
         });
-        let mut config = ServerConfig::default();
-        if let Some(webhooks) = config.webhooks.as_mut() {
-            webhooks.allow_private = args.allow_private_webhooks;
-        }
         opsiq_http::run(listener, opsiq, config, shutdown_signal())
             .await
             .map_err(|e| Error::Internal(format!("server failed: {e}")))?;

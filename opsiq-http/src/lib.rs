@@ -4,6 +4,7 @@
 //! Architecture invariant: no business rules and no SQL here. The routing table is built from
 //! the core's action catalog; everything a route means is decided by `opsiq_core::api`.
 
+mod pool;
 mod router;
 mod server;
 mod webhooks;

@@ -23,6 +23,7 @@ use opsiq_core::types::RequestId;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::pool::{Panicked, Pool};
 use crate::router::{Routed, Router};
 use crate::webhooks::{WebhookConfig, run_worker};
 
@@ -37,6 +38,17 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Connections served at once; past it new connections are closed at once (and logged).
     pub max_connections: usize,
+    /// Threads that run reads: REST routes of actions that change nothing. More reads wait
+    /// in a queue, holding no thread. A few more than the store's read connections keeps
+    /// them all busy.
+    pub read_threads: usize,
+    /// Threads that run every other call: writes, and the action endpoint (whose action is
+    /// only known once its body is read). Writes waiting together share one commit, so this
+    /// should not be much below the writers expected at once.
+    ///
+    /// The two bound the threads, and the memory each keeps, however many connections there
+    /// are.
+    pub call_threads: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// The webhook delivery worker's settings; `None` runs no worker.
@@ -50,6 +62,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            read_threads: 8,
+            call_threads: 32,
             drain_timeout: Duration::from_secs(10),
             webhooks: Some(WebhookConfig::default()),
         }
@@ -60,6 +74,10 @@ struct App {
     opsiq: Opsiq,
     router: Router,
     config: ServerConfig,
+    /// Threads that run reads in the core (see `ServerConfig::read_threads`).
+    reads: Pool,
+    /// Threads that run any other call (see `ServerConfig::call_threads`).
+    calls: Pool,
     /// When the webhook worker last went round its loop (unix ms; 0 before it starts).
     heartbeat: Arc<AtomicI64>,
 }
@@ -74,6 +92,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = Arc::new(App {
         router: Router::new(opsiq.catalog()),
+        reads: Pool::new("opsiq-read", config.read_threads)?,
+        calls: Pool::new("opsiq-call", config.call_threads)?,
         opsiq,
         config,
         heartbeat: Arc::new(AtomicI64::new(0)),
@@ -272,16 +292,18 @@ async fn call_core(
     };
     let opsiq = app.opsiq.clone();
     let id = api.request_id.clone();
-    match tokio::task::spawn_blocking(move || opsiq.handle(api)).await {
+    let reads = match &api.door {
+        Door::Rest { action, .. } => opsiq.catalog().get(action).is_some_and(|a| !a.mutates),
+        Door::ActionEndpoint => false,
+    };
+    let pool = if reads { &app.reads } else { &app.calls };
+    match pool.run(move || opsiq.handle(api)).await {
         Ok(answer) => reply(answer),
-        Err(e) => {
-            tracing::error!(error = %e, "request handler failed");
-            reply(app.opsiq.reject(
-                id,
-                started,
-                Error::Internal("the request handler failed".into()),
-            ))
-        }
+        Err(Panicked) => reply(app.opsiq.reject(
+            id,
+            started,
+            Error::Internal("the request handler failed".into()),
+        )),
     }
 }
 
