@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::AuditEntry;
-use crate::catalog::{Action, Output};
+use crate::catalog::{Action, Output, Rendered};
 use crate::idempotency::{self, Claim, Held, Record};
 use crate::keys::{self, Principal};
 use crate::ratelimit::RateState;
@@ -54,7 +54,7 @@ pub enum Door {
 /// What a request came to: an action's output, or the stored answer of an idempotent retry.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Output(Output),
+    Output(Rendered),
     Replay { status: u16, body: String },
 }
 
@@ -82,9 +82,9 @@ fn rate_headers(state: &RateState, retry_after: Option<u64>) -> Vec<(&'static st
 }
 
 #[derive(Serialize)]
-struct Success<'a> {
+struct Success<'a, D: Serialize + ?Sized> {
     success: bool,
-    data: &'a Value,
+    data: &'a D,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<&'a Option<String>>,
     request_id: &'a str,
@@ -115,10 +115,23 @@ pub fn error_body(error: &Error, request_id: &RequestId) -> Vec<u8> {
 /// The success envelope `{"success":true,"data":...,"request_id":"req_..."}` (lists add
 /// `next_cursor`).
 pub fn success_body(output: &Output, request_id: &RequestId) -> Vec<u8> {
+    envelope(&output.data, output.next_cursor.as_ref(), request_id)
+}
+
+/// [`success_body`] for an action's result already rendered as JSON text.
+pub fn rendered_body(rendered: &Rendered, request_id: &RequestId) -> Vec<u8> {
+    envelope(&*rendered.data, rendered.next_cursor.as_ref(), request_id)
+}
+
+fn envelope<D: Serialize + ?Sized>(
+    data: &D,
+    next_cursor: Option<&Option<String>>,
+    request_id: &RequestId,
+) -> Vec<u8> {
     let success = Success {
         success: true,
-        data: &output.data,
-        next_cursor: output.next_cursor.as_ref(),
+        data,
+        next_cursor,
         request_id: request_id.as_str(),
     };
     serde_json::to_vec(&success).unwrap_or_default()
@@ -168,7 +181,7 @@ impl Opsiq {
         let (status, body) = match &result {
             Ok(Outcome::Output(output)) => (
                 call.as_ref().map_or(200, |c| c.success_status),
-                success_body(output, &req.request_id),
+                rendered_body(output, &req.request_id),
             ),
             Ok(Outcome::Replay { status, body }) => {
                 headers.push(("idempotent-replayed", "true".to_string()));
@@ -352,7 +365,7 @@ impl Opsiq {
                 Some(params) => params,
                 None => rest_params(req).map_err(|e| relabel(e, req, action))?,
             };
-            self.run_action(&call, action, params)
+            self.entered(&call, action, || action.render(self, &call, params))
                 .map_err(|e| relabel(e, req, action))
         })();
         (Some(call), result.map(Outcome::Output))
@@ -439,9 +452,14 @@ impl Opsiq {
         action: &Action,
         params: Map<String, Value>,
     ) -> Result<Output> {
+        self.entered(call, action, || action.run(self, call, params))
+    }
+
+    /// Checks the call's permissions, then runs `f` as the thread's current call.
+    fn entered<T>(&self, call: &Call, action: &Action, f: impl FnOnce() -> Result<T>) -> Result<T> {
         call.principal.check(action)?;
         let _entered = call.enter();
-        action.run(self, call, params)
+        f()
     }
 }
 

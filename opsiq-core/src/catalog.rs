@@ -12,6 +12,7 @@ use std::sync::Arc;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::service::{Call, Opsiq};
@@ -103,8 +104,51 @@ pub struct Output {
     pub next_cursor: Option<Option<String>>,
 }
 
+/// An action's result as JSON text, for the API's envelope: serialised straight from the
+/// action's typed output, without building a `serde_json::Value` on the way.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub data: Box<RawValue>,
+    /// As in [`Output`].
+    pub next_cursor: Option<Option<String>>,
+}
+
+/// The form a caller wants an action's result in.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Value,
+    Json,
+}
+
+enum Produced {
+    Value(Output),
+    Json(Rendered),
+}
+
+impl Produced {
+    fn new<T: Serialize>(
+        form: Form,
+        data: &T,
+        next_cursor: Option<Option<String>>,
+    ) -> Result<Self> {
+        let failed =
+            |e: serde_json::Error| Error::Internal(format!("cannot serialise output: {e}"));
+        Ok(match form {
+            Form::Value => Produced::Value(Output {
+                data: serde_json::to_value(data).map_err(failed)?,
+                next_cursor,
+            }),
+            Form::Json => Produced::Json(Rendered {
+                data: serde_json::value::to_raw_value(data).map_err(failed)?,
+                next_cursor,
+            }),
+        })
+    }
+}
+
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
-type Runner = Arc<dyn Fn(&Opsiq, &Call, Map<String, Value>) -> Result<Output> + Send + Sync>;
+type Runner =
+    Arc<dyn Fn(&Opsiq, &Call, Map<String, Value>, Form) -> Result<Produced> + Send + Sync>;
 
 /// One operation of the catalog.
 #[derive(Clone)]
@@ -158,12 +202,9 @@ impl Action {
         O: Serialize + JsonSchema + 'static,
         F: Fn(&Opsiq, &Call, I) -> Result<O> + Send + Sync + 'static,
     {
-        let run: Runner = Arc::new(move |op, call, params| {
+        let run: Runner = Arc::new(move |op, call, params, form| {
             let output = f(op, call, decode(params)?)?;
-            Ok(Output {
-                data: to_value(&output)?,
-                next_cursor: None,
-            })
+            Produced::new(form, &output, None)
         });
         Action::with_runner(
             id,
@@ -190,12 +231,9 @@ impl Action {
         T: Serialize + JsonSchema + 'static,
         F: Fn(&Opsiq, &Call, I) -> Result<Page<T>> + Send + Sync + 'static,
     {
-        let run: Runner = Arc::new(move |op, call, params| {
+        let run: Runner = Arc::new(move |op, call, params, form| {
             let page = f(op, call, decode(params)?)?;
-            Ok(Output {
-                data: to_value(&page.items)?,
-                next_cursor: Some(page.next_cursor),
-            })
+            Produced::new(form, &page.items, Some(page.next_cursor))
         });
         Action::with_runner(
             id,
@@ -268,13 +306,19 @@ impl Action {
     /// Decodes the parameters and runs the action. Permission checks are the caller's
     /// (see [`Opsiq::handle`](crate::service::Opsiq)).
     pub fn run(&self, op: &Opsiq, call: &Call, params: Map<String, Value>) -> Result<Output> {
-        (self.run)(op, call, params)
+        match (self.run)(op, call, params, Form::Value)? {
+            Produced::Value(output) => Ok(output),
+            Produced::Json(_) => Err(Error::Internal("an action rendered the wrong form".into())),
+        }
     }
-}
 
-fn to_value<T: Serialize>(value: &T) -> Result<Value> {
-    serde_json::to_value(value)
-        .map_err(|e| Error::Internal(format!("cannot serialise output: {e}")))
+    /// Like [`Action::run`], with the result as JSON text for the API's envelope.
+    pub fn render(&self, op: &Opsiq, call: &Call, params: Map<String, Value>) -> Result<Rendered> {
+        match (self.run)(op, call, params, Form::Json)? {
+            Produced::Json(rendered) => Ok(rendered),
+            Produced::Value(_) => Err(Error::Internal("an action rendered the wrong form".into())),
+        }
+    }
 }
 
 /// Decodes an action's parameters into its typed input. Errors name the field: the path of the
