@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_rate_limits.sql"),
     include_str!("0005_idempotency.sql"),
     include_str!("0006_usage.sql"),
+    include_str!("0007_webhook_lease.sql"),
 ];
 
 /// The schema version this build expects.

@@ -248,22 +248,41 @@ impl WebhookWrites for Db<'_> {
         per_endpoint: u32,
     ) -> Result<Vec<Outgoing>> {
         // Due deliveries, at most `per_endpoint` in flight per endpoint, so that one slow
-        // endpoint never takes every slot.
-        let ids: Vec<Id> = all(
+        // endpoint never takes every slot. Each enabled endpoint is probed through its own
+        // indexes (its leased deliveries, then its first due ones), never by ranking every
+        // waiting delivery; the earliest due of all the candidates go first.
+        let endpoints: Vec<Id> = all(
             self,
-            "WITH in_flight AS ( \
-                SELECT endpoint_id, COUNT(*) AS n FROM webhook_deliveries \
-                WHERE status IN ('pending', 'retrying') AND lease_until >= ?1 GROUP BY endpoint_id), \
-             due AS ( \
-                SELECT d.id, d.endpoint_id, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rn \
-                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= ?1 \
-                AND (d.lease_until IS NULL OR d.lease_until < ?1) AND e.enabled = 1) \
-             SELECT due.id FROM due LEFT JOIN in_flight f ON f.endpoint_id = due.endpoint_id \
-             WHERE due.rn + COALESCE(f.n, 0) <= ?2 ORDER BY due.id LIMIT ?3",
-            params![now, per_endpoint, limit],
+            "SELECT id FROM webhook_endpoints WHERE enabled = 1 ORDER BY id",
+            [],
             |r| r.get(0),
         )?;
+        let mut due: Vec<(Timestamp, Id)> = Vec::new();
+        for endpoint in endpoints {
+            let in_flight: u32 = one(
+                self,
+                "SELECT COUNT(*) FROM webhook_deliveries INDEXED BY webhook_deliveries_endpoint_leased \
+                 WHERE endpoint_id = ?1 AND status IN ('pending', 'retrying') AND lease_until >= ?2",
+                params![endpoint, now],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0);
+            let room = per_endpoint.saturating_sub(in_flight).min(limit);
+            if room == 0 {
+                continue;
+            }
+            due.extend(all(
+                self,
+                "SELECT next_attempt_at, id FROM webhook_deliveries INDEXED BY webhook_deliveries_endpoint_due \
+                 WHERE endpoint_id = ?1 AND status IN ('pending', 'retrying') AND next_attempt_at <= ?2 \
+                 AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at, id LIMIT ?3",
+                params![endpoint, now, room],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?);
+        }
+        due.sort();
+        due.truncate(limit as usize);
+        let ids: Vec<Id> = due.into_iter().map(|(_, id)| id).collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             exec(
