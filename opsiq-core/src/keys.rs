@@ -137,12 +137,7 @@ pub const KEY_TOUCH_INTERVAL_MS: i64 = 60_000;
 
 /// The hex SHA-256 of a presented secret, which is what key lookups use.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Whether a presented token is shaped like one of our secrets (checked before any lookup).
