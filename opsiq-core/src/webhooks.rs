@@ -393,7 +393,12 @@ pub struct DeliveryLog {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{"required": ["event_id"]}, {"required": ["since"]}]))]
+// Exactly one of the two, given as a string: a null counts as not given (the server reads it
+// so), which a bare `required` would not say.
+#[schemars(extend("oneOf" = [
+    {"required": ["event_id"], "properties": {"event_id": {"type": "string"}}},
+    {"required": ["since"], "properties": {"since": {"type": "string"}}}
+]))]
 pub struct Replay {
     /// One event to deliver again (`evt_...`).
     pub event_id: Option<String>,
