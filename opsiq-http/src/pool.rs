@@ -47,13 +47,15 @@ impl Pool {
             }),
             wake: (0..threads).map(|_| Condvar::new()).collect(),
         });
+        // Made before the threads: if one cannot start, dropping the pool stops the others.
+        let pool = Pool { shared };
         for i in 0..threads {
-            let shared = shared.clone();
+            let shared = pool.shared.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || shared.work(i))?;
         }
-        Ok(Pool { shared })
+        Ok(pool)
     }
 
     /// Queues `f` at once to run on one of the pool's threads; the future gives its result.

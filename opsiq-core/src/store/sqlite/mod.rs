@@ -277,15 +277,15 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
+    // `temp_store = MEMORY` keeps the savepoint of every job in a batch in memory: otherwise,
+    // once one job's sub-journal outgrows 64 KiB, every later first change of a page writes
+    // the page to a temporary file.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
          PRAGMA query_only = {}; PRAGMA temp_store = MEMORY;",
         i32::from(read_only)
     ))
     .map_err(db_err)?;
-    // `temp_store = MEMORY` above keeps the savepoint of every job in a batch in memory:
-    // otherwise, once one job's sub-journal outgrows 64 KiB, every later first change of a
-    // page writes the page to a temporary file.
     // Plans do not depend on bound values (`LIMIT ?n` would otherwise make SQLite re-prepare a
     // cached statement at every use), and cached statements are many enough for every query.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
