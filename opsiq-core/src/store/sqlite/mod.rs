@@ -18,22 +18,24 @@ mod tenancy;
 #[cfg(test)]
 mod tests;
 mod tickets;
+mod upkeep;
 mod webhooks;
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{DetachedFn, Reads, Store, StoreHealth, WriteFn, Writes};
 use crate::{Error, Result};
+use upkeep::FtsMerge;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -98,6 +100,8 @@ pub struct WriterStats {
     pub writes: AtomicU64,
     /// Jobs sent to the writer and not yet taken up by it.
     pub queued: AtomicU64,
+    /// Steps that merged full-text index segments while the writer was otherwise idle.
+    pub merge_steps: AtomicU64,
 }
 
 pub struct SqliteStore {
@@ -547,8 +551,25 @@ struct Writer {
 
 impl Writer {
     fn run(self) {
+        let mut fts = FtsMerge::new();
         loop {
-            let first = self.jobs.recv();
+            // Upkeep runs only while no job waits, one short step at a time.
+            let first = match fts.due() {
+                None => self.jobs.recv(),
+                Some(due) => match self
+                    .jobs
+                    .recv_timeout(due.saturating_duration_since(Instant::now()))
+                {
+                    Ok(job) => Ok(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if fts.step(&self.conn) {
+                            self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+                },
+            };
             let closed = first.is_err();
             let mut batch: Vec<Job> = first.into_iter().collect();
             self.gather(&mut batch);
@@ -575,8 +596,13 @@ impl Writer {
                 .count()
                 + detached.len();
             if writes > 0 || batch.iter().any(|j| matches!(j, Job::Flush(_))) {
+                // Background writes (audit rows, usage) touch no full-text index.
+                let indexed = batch.iter().any(|j| matches!(j, Job::Write(..)));
                 if commit_batch(&self.conn, detached, batch) {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    if indexed {
+                        fts.wrote();
+                    }
                 }
                 self.stats
                     .writes

@@ -172,3 +172,88 @@ fn a_database_from_a_newer_build_is_refused_with_a_clear_error() {
     assert_eq!(err.status(), 503);
     assert!(err.to_string().contains("newer than this build"), "{err}");
 }
+
+/// The number of segments in an FTS5 index, from its structure record (row 10 of `<table>_data`:
+/// a 4-byte cookie, 4 more bytes on a v2 record, then varints: levels, segments).
+fn fts_segments(path: &std::path::Path, table: &str) -> u64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let block: Vec<u8> = conn
+        .query_row(
+            &format!("SELECT block FROM {table}_data WHERE id = 10"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut at = if block[4..8] == [0xff, 0, 0, 1] { 8 } else { 4 };
+    let mut varint = || {
+        let mut v = 0u64;
+        loop {
+            let b = block[at];
+            at += 1;
+            v = (v << 7) | u64::from(b & 0x7f);
+            if b < 0x80 {
+                return v;
+            }
+        }
+    };
+    let _levels = varint();
+    varint()
+}
+
+#[test]
+fn the_writer_merges_full_text_segments_while_idle() {
+    let (dir, store) = store();
+    let opsiq = Opsiq::new(store.clone());
+    let ws = opsiq
+        .write(|w| w.insert_workspace("w", Timestamp::now()))
+        .unwrap();
+    // 20 commits of 50 contacts each, every name its own words: 20 flushes of sizeable
+    // segments, which FTS5's own merging (four per level) would leave as about 15.
+    for batch in 0..20 {
+        opsiq
+            .write(move |w| {
+                for i in 0..50 {
+                    let n = batch * 50 + i;
+                    let fields = crate::contacts::ContactFields {
+                        name: Some(format!("Ada{n} Lovelace{}", n * 7)),
+                        email: None,
+                        phone: None,
+                        external_id: None,
+                        tags: vec![format!("tag{n}")],
+                        attributes: Default::default(),
+                    };
+                    w.insert_contact(ws, None, &fields, Timestamp::now())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let path = dir.path().join("t.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut segments = fts_segments(&path, "contacts_fts");
+    while segments > 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle writer left {segments} segments"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        segments = fts_segments(&path, "contacts_fts");
+    }
+    assert!(store.stats().merge_steps.load(Ordering::Relaxed) > 0);
+    let found = opsiq
+        .read(|r| {
+            r.contacts(
+                ws,
+                &crate::contacts::ContactFilter {
+                    q: Some("lov".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        26,
+        "a page of 25 and one more: merging lost nothing"
+    );
+}
