@@ -77,6 +77,35 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-05-25T12:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
+        match self.rfc3339_bytes() {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => self.to_rfc3339_any_year(),
+        }
+    }
+
+    /// The RFC 3339 text of a timestamp in years 0 to 9999, written digit by digit (every
+    /// timestamp of every answer goes through here).
+    fn rfc3339_bytes(self) -> Option<[u8; 24]> {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).ok()?;
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, u32::from(u8::from(t.month())));
+        put(8, 2, u32::from(t.day()));
+        put(11, 2, u32::from(t.hour()));
+        put(14, 2, u32::from(t.minute()));
+        put(17, 2, u32::from(t.second()));
+        put(20, 3, u32::from(t.millisecond()));
+        Some(out)
+    }
+
+    fn to_rfc3339_any_year(self) -> String {
         const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         );
@@ -101,6 +130,11 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(bytes) = self.rfc3339_bytes()
+            && let Ok(text) = std::str::from_utf8(&bytes)
+        {
+            return s.serialize_str(text);
+        }
         s.serialize_str(&self.to_rfc3339())
     }
 }
@@ -351,6 +385,11 @@ impl Email {
         Ok(Email(s.to_string()))
     }
 
+    /// An address the store wrote after [`Email::parse`] checked it.
+    pub(crate) fn stored(checked: &str) -> Self {
+        Email(checked.to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -511,6 +550,35 @@ impl fmt::Display for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_format_as_the_time_crate_does() {
+        let mut samples = vec![
+            0,
+            -1,
+            1_000,
+            1_764_000_000_123,
+            -62_167_219_200_000,   // 0000-01-01
+            253_402_300_799_999,   // 9999-12-31T23:59:59.999
+            253_402_300_800_000,   // 10000-01-01: the general formatter
+            951_782_400_000 + 999, // 2000-02-29
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push((x % 400_000_000_000_000) as i64 - 100_000_000_000_000);
+        }
+        for millis in samples {
+            let t = Timestamp(millis);
+            assert_eq!(t.to_rfc3339(), t.to_rfc3339_any_year(), "{millis}");
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.to_rfc3339_any_year())
+            );
+        }
+    }
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
