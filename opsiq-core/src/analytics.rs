@@ -436,6 +436,7 @@ pub fn actions() -> Vec<Action> {
             op.analytics_summary(call, i)
         })
         .route(Method::Get, "/analytics/summary")
+        .scanning()
         .describe(
             "Figures for the key's active site only: visitor and page metrics stay tied to the domain that collected \
              them; shared site groups do not merge per-domain visitor data. `preset` is today, 7d, 30d (default) or \

@@ -75,25 +75,6 @@ impl Route {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
     }
-
-    /// Matches a concrete path against the template, returning the path parameters.
-    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let mut params = Vec::new();
-        let mut template = self.path.split('/');
-        let mut actual = path.split('/');
-        loop {
-            match (template.next(), actual.next()) {
-                (None, None) => return Some(params),
-                (Some(t), Some(a)) => match t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) if !a.is_empty() => params.push((name.to_string(), a.to_string())),
-                    Some(_) => return None,
-                    None if t == a => {}
-                    None => return None,
-                },
-                _ => return None,
-            }
-        }
-    }
 }
 
 /// What an action produced: the envelope's `data`, and for lists the next page's cursor.
@@ -167,6 +148,10 @@ pub struct Action {
     pub paged: bool,
     /// Whether the action changes state (its audit row is written with the change).
     pub mutates: bool,
+    /// Whether a read's work grows with the stored data (it counts or aggregates a date
+    /// range) instead of being one row or one page. Adapters may run bounded reads where
+    /// they are (the HTTP server does, on its own threads) and keep these apart.
+    pub scans: bool,
     pub input_schema: SchemaFn,
     pub output_schema: SchemaFn,
     /// A request body from the public docs, for the OpenAPI document.
@@ -268,6 +253,7 @@ impl Action {
             success_status: 200,
             paged,
             mutates: false,
+            scans: false,
             input_schema,
             output_schema,
             example: None,
@@ -290,6 +276,12 @@ impl Action {
         if created {
             self.success_status = 201;
         }
+        self
+    }
+
+    /// Marks a read whose work grows with the stored data (see [`Action::scans`]).
+    pub fn scanning(mut self) -> Self {
+        self.scans = true;
         self
     }
 
@@ -355,6 +347,8 @@ fn backticked(message: &str) -> Option<String> {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     actions: Vec<Action>,
+    /// Action id → its place in `actions` (every request looks its action up).
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 impl Catalog {
@@ -399,12 +393,13 @@ impl Catalog {
                 ));
             }
         }
+        self.by_id.insert(action.id.clone(), self.actions.len());
         self.actions.push(action);
         Ok(())
     }
 
     pub fn get(&self, id: &str) -> Option<&Action> {
-        self.actions.iter().find(|a| a.id == id)
+        self.by_id.get(id).map(|&i| &self.actions[i])
     }
 
     pub fn actions(&self) -> &[Action] {
@@ -422,13 +417,6 @@ mod tests {
             method: Method::Get,
             path: "/api/v1/tickets/{id}".into(),
         };
-        assert_eq!(
-            route.matches("/api/v1/tickets/42"),
-            Some(vec![("id".into(), "42".into())])
-        );
-        assert_eq!(route.matches("/api/v1/tickets/"), None);
-        assert_eq!(route.matches("/api/v1/tickets/42/x"), None);
-        assert_eq!(route.matches("/api/v1/contacts/42"), None);
         assert_eq!(route.path_params().collect::<Vec<_>>(), vec!["id"]);
     }
 

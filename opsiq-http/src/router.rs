@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use opsiq_core::catalog::{Catalog, Method, Route};
+use opsiq_core::catalog::{Catalog, Method};
 use opsiq_core::openapi::{self, ACTION_PATHS, DOCUMENT_PATHS, HEALTH_PATH, READY_PATH};
 
 /// Where a request goes.
@@ -29,21 +29,48 @@ pub enum Routed {
     NotFound,
 }
 
-#[derive(Debug, Clone)]
+/// The methods bound to one path template, each with its action, in registration order.
+type Bound = Vec<(Method, String)>;
+
+#[derive(Clone)]
 pub struct Router {
-    routes: Vec<(Route, String)>,
+    /// Path template → its methods. A literal segment beats a parameter:
+    /// `/webhooks/replay` is not `/webhooks/{id}`.
+    paths: matchit::Router<Bound>,
     openapi: Arc<str>,
 }
 
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
+}
+
 impl Router {
+    /// Builds the table from the catalog.
+    ///
+    /// # Panics
+    /// When two templates cannot share the table (the same path with different parameter
+    /// names): a fault of the catalog, found by the first test that builds a router.
     pub fn new(catalog: &Catalog) -> Self {
-        let routes = catalog
-            .actions()
-            .iter()
-            .flat_map(|a| a.routes.iter().map(move |r| (r.clone(), a.id.clone())))
-            .collect();
+        let mut templates: Vec<(&str, Bound)> = Vec::new();
+        for action in catalog.actions() {
+            for route in &action.routes {
+                let bound = (route.method, action.id.clone());
+                match templates.iter_mut().find(|(path, _)| *path == route.path) {
+                    Some((_, methods)) => methods.push(bound),
+                    None => templates.push((&route.path, vec![bound])),
+                }
+            }
+        }
+        let mut paths = matchit::Router::new();
+        for (path, methods) in templates {
+            if let Err(e) = paths.insert(path, methods) {
+                panic!("the catalog's route {path} cannot be routed: {e}");
+            }
+        }
         let openapi = openapi::document(catalog).to_string().into();
-        Router { routes, openapi }
+        Router { paths, openapi }
     }
 
     /// The OpenAPI document of the catalog, as JSON.
@@ -74,36 +101,24 @@ impl Router {
                 }
             };
         }
-        let matching: Vec<_> = self
-            .routes
-            .iter()
-            .filter_map(|(route, action)| Some((route, action, route.matches(path)?)))
-            .collect();
-        // A literal segment beats a parameter: `/webhooks/replay` is not `/webhooks/{id}`.
-        let most_specific = matching.iter().map(|(r, ..)| literal_segments(r)).max();
-        let mut allowed = Vec::new();
-        for (route, action, path_params) in matching {
-            if Some(literal_segments(route)) != most_specific {
-                continue;
-            }
-            if Method::parse(method) == Some(route.method) {
-                return Routed::Action {
-                    action: action.clone(),
-                    path_params,
-                };
-            }
-            allowed.push(route.method.as_str());
-        }
-        if allowed.is_empty() {
-            Routed::NotFound
-        } else {
-            Routed::MethodNotAllowed { allowed }
+        let Ok(matched) = self.paths.at(path) else {
+            return Routed::NotFound;
+        };
+        let method = Method::parse(method);
+        match matched.value.iter().find(|(m, _)| Some(*m) == method) {
+            Some((_, action)) => Routed::Action {
+                action: action.clone(),
+                path_params: matched
+                    .params
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+            },
+            None => Routed::MethodNotAllowed {
+                allowed: matched.value.iter().map(|(m, _)| m.as_str()).collect(),
+            },
         }
     }
-}
-
-fn literal_segments(route: &Route) -> usize {
-    route.path.split('/').count() - route.path_params().count()
 }
 
 #[cfg(test)]
@@ -136,6 +151,14 @@ mod tests {
             }
         );
         assert_eq!(router.route("GET", "/api/v1/nope"), Routed::NotFound);
+        // A parameter is one whole, non-empty segment.
+        for path in [
+            "/api/v1/tickets/",
+            "/api/v1/tickets/42/x",
+            "/api/v1/tickets//",
+        ] {
+            assert_eq!(router.route("GET", path), Routed::NotFound, "{path}");
+        }
         assert_eq!(router.route("GET", "/healthz"), Routed::Health);
     }
 
