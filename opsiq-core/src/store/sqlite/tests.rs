@@ -257,3 +257,24 @@ fn the_writer_merges_full_text_segments_while_idle() {
         "a page of 25 and one more: merging lost nothing"
     );
 }
+
+/// `.cargo/config.toml` builds the bundled SQLite with per-connection page caches and no
+/// memory statistics (no global mutex on every page and every allocation).
+#[test]
+fn sqlite_is_built_with_the_repository_flags() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+}
