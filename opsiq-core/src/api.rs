@@ -115,18 +115,27 @@ pub fn error_body(error: &Error, request_id: &RequestId) -> Vec<u8> {
 /// The success envelope `{"success":true,"data":...,"request_id":"req_..."}` (lists add
 /// `next_cursor`).
 pub fn success_body(output: &Output, request_id: &RequestId) -> Vec<u8> {
-    envelope(&output.data, output.next_cursor.as_ref(), request_id)
+    envelope(&output.data, output.next_cursor.as_ref(), request_id, 0)
 }
 
 /// [`success_body`] for an action's result already rendered as JSON text.
 pub fn rendered_body(rendered: &Rendered, request_id: &RequestId) -> Vec<u8> {
-    envelope(&*rendered.data, rendered.next_cursor.as_ref(), request_id)
+    let size = rendered.data.get().len();
+    envelope(
+        &*rendered.data,
+        rendered.next_cursor.as_ref(),
+        request_id,
+        size,
+    )
 }
 
+/// Writes the envelope into a buffer sized for `data_size` bytes of data and the fields
+/// around it, so that a page of a list is not copied again at every doubling.
 fn envelope<D: Serialize + ?Sized>(
     data: &D,
     next_cursor: Option<&Option<String>>,
     request_id: &RequestId,
+    data_size: usize,
 ) -> Vec<u8> {
     let success = Success {
         success: true,
@@ -134,7 +143,11 @@ fn envelope<D: Serialize + ?Sized>(
         next_cursor,
         request_id: request_id.as_str(),
     };
-    serde_json::to_vec(&success).unwrap_or_default()
+    let mut out = Vec::with_capacity(data_size + 160);
+    match serde_json::to_writer(&mut out, &success) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
 impl Opsiq {
