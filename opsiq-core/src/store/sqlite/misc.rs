@@ -1,5 +1,7 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
+use std::collections::BTreeMap;
+
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
 use serde::Serialize;
@@ -205,19 +207,29 @@ impl EventWrites for Db<'_> {
 
 impl AuditReads for Db<'_> {
     fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>> {
-        let buckets = all(
-            self,
-            "SELECT action, outcome, bucket, SUM(requests) FROM usage_hourly \
-             WHERE key_id = ?1 AND hour >= ?2 GROUP BY action, outcome, bucket ORDER BY action, outcome, bucket",
-            params![key, since.0.div_euclid(HOUR_MS)],
-            |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )?;
+        // The rows come in key order and are summed here: SQLite's GROUP BY would sort every
+        // bucket of the window first (a busy key has thousands).
+        let mut sums: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt
+            .query(params![key, since.0.div_euclid(HOUR_MS)])
+            .map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?.to_owned()));
+            let (action, outcome) = (text(0).map_err(db_err)?, text(1).map_err(db_err)?);
+            let (bucket, requests): (i64, i64) =
+                (r.get(2).map_err(db_err)?, r.get(3).map_err(db_err)?);
+            *sums.entry((action, outcome, bucket)).or_default() += requests;
+        }
+        let buckets = sums
+            .into_iter()
+            .map(|((action, outcome, bucket), n)| ((action, outcome), bucket, n))
+            .collect();
         Ok(usage_rows(buckets))
     }
 
