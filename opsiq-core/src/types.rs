@@ -77,9 +77,16 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-05-25T12:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
+        self.with_rfc3339(str::to_owned)
+    }
+
+    /// Hands the RFC 3339 text to `f`: from a stack buffer for years 0 to 9999, from the
+    /// general formatter otherwise.
+    fn with_rfc3339<R>(self, f: impl FnOnce(&str) -> R) -> R {
         match self.rfc3339_bytes() {
-            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            None => self.to_rfc3339_any_year(),
+            // The buffer holds ASCII digits and separators only.
+            Some(bytes) => f(std::str::from_utf8(&bytes).unwrap_or_default()),
+            None => f(&self.to_rfc3339_any_year()),
         }
     }
 
@@ -124,18 +131,13 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        self.with_rfc3339(|text| f.write_str(text))
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if let Some(bytes) = self.rfc3339_bytes()
-            && let Ok(text) = std::str::from_utf8(&bytes)
-        {
-            return s.serialize_str(text);
-        }
-        s.serialize_str(&self.to_rfc3339())
+        self.with_rfc3339(|text| s.serialize_str(text))
     }
 }
 

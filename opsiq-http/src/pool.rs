@@ -35,6 +35,15 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Panicked;
 
+/// Runs `f` on the calling thread, as the pool's threads run their jobs: a panic is caught
+/// and logged.
+pub(crate) fn run_here<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        tracing::error!("a request handler panicked");
+        Panicked
+    })
+}
+
 impl Pool {
     pub(crate) fn new(name: &str, threads: usize) -> std::io::Result<Pool> {
         let threads = threads.max(1);
@@ -118,9 +127,7 @@ impl Shared {
             drop(state);
             // A panic drops the job's result sender, which the caller reports; the thread
             // carries on with the next job.
-            if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                tracing::error!("a request handler panicked");
-            }
+            let _ = run_here(job);
             state = self.lock();
         }
     }

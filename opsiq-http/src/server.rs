@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use opsiq_core::types::RequestId;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::pool::{Panicked, Pool};
+use crate::pool::{Panicked, Pool, run_here};
 use crate::router::{Routed, Router};
 use crate::webhooks::{WebhookConfig, run_worker};
 
@@ -304,23 +303,15 @@ async fn call_core(
         Door::ActionEndpoint => None,
     };
     let reads = action.is_some_and(|a| !a.mutates);
-    if reads && app.config.inline_reads && action.is_some_and(|a| !a.scans) {
+    let answer = if reads && app.config.inline_reads && action.is_some_and(|a| !a.scans) {
         // A bounded read (one row, one page) runs here: handing it to a pool thread and back
         // cost more than the read itself.
-        return match catch_unwind(AssertUnwindSafe(|| opsiq.handle(api))) {
-            Ok(answer) => reply(answer),
-            Err(_) => {
-                tracing::error!("a request handler panicked");
-                reply(app.opsiq.reject(
-                    id,
-                    started,
-                    Error::Internal("the request handler failed".into()),
-                ))
-            }
-        };
-    }
-    let pool = if reads { &app.reads } else { &app.calls };
-    match pool.run(move || opsiq.handle(api)).await {
+        run_here(|| opsiq.handle(api))
+    } else {
+        let pool = if reads { &app.reads } else { &app.calls };
+        pool.run(move || opsiq.handle(api)).await
+    };
+    match answer {
         Ok(answer) => reply(answer),
         Err(Panicked) => reply(app.opsiq.reject(
             id,

@@ -209,21 +209,14 @@ impl AuditReads for Db<'_> {
     fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>> {
         // The rows come in key order and are summed here: SQLite's GROUP BY would sort every
         // bucket of the window first (a busy key has thousands).
+        let rows = all(
+            self,
+            "SELECT action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
+            params![key, since.0.div_euclid(HOUR_MS)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)),
+        )?;
         let mut sums: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
-        let mut stmt = self
-            .0
-            .prepare_cached(
-                "SELECT action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
-            )
-            .map_err(db_err)?;
-        let mut rows = stmt
-            .query(params![key, since.0.div_euclid(HOUR_MS)])
-            .map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
-            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?.to_owned()));
-            let (action, outcome) = (text(0).map_err(db_err)?, text(1).map_err(db_err)?);
-            let (bucket, requests): (i64, i64) =
-                (r.get(2).map_err(db_err)?, r.get(3).map_err(db_err)?);
+        for (action, outcome, bucket, requests) in rows {
             *sums.entry((action, outcome, bucket)).or_default() += requests;
         }
         let buckets = sums
