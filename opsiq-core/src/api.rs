@@ -15,6 +15,7 @@ use crate::idempotency::{self, Claim, Held, Record};
 use crate::keys::{self, Principal};
 use crate::ratelimit::RateState;
 use crate::service::{Call, Opsiq};
+use crate::store::UsageRecord;
 use crate::types::{Id, RequestId, Timestamp};
 use crate::{Error, Result};
 
@@ -304,15 +305,10 @@ impl Opsiq {
         if audit.is_none() && key.is_none() {
             return;
         }
-        self.store().write_detached(Box::new(move |w| {
-            if let Some(entry) = &audit {
-                w.insert_audit(entry)?;
-            }
-            if let Some(key) = key {
-                w.touch_key(key, Timestamp::now())?;
-            }
-            Ok(())
-        }));
+        self.store().record(UsageRecord {
+            audit,
+            touch: key.map(|k| (k, Timestamp::now())),
+        });
     }
 
     /// Authenticates, resolves the action and runs it. The call is returned once the key is

@@ -399,7 +399,11 @@ pub trait AuditReads {
 }
 
 pub trait AuditWrites {
-    fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Stores audit rows and counts them in their keys' hourly usage.
+    fn insert_audits(&mut self, entries: &[&AuditEntry]) -> Result<()>;
+    fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        self.insert_audits(&[entry])
+    }
 }
 
 /// Everything the services read.
@@ -471,8 +475,31 @@ impl<T> Writes for T where
 /// A write closure; its result travels back type-erased (see `Opsiq::write`).
 pub type WriteFn = Box<dyn FnOnce(&mut dyn Writes) -> Result<Box<dyn Any + Send>> + Send>;
 
-/// A write whose caller does not wait (audit rows of reads, key usage).
-pub type DetachedFn = Box<dyn FnOnce(&mut dyn Writes) -> Result<()> + Send>;
+/// What an answered request leaves to be written, without its caller waiting: its audit row
+/// (unless its own write carried it) and its key's last use, when that is due to be noted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    pub audit: Option<AuditEntry>,
+    pub touch: Option<(Id, Timestamp)>,
+}
+
+/// Writes usage records together: every audit row in one go (so each usage counter is updated
+/// once however many of the records it counts) and each key's last use once, at its latest.
+pub fn write_usage(w: &mut dyn Writes, records: &[UsageRecord]) -> Result<()> {
+    let audits: Vec<&AuditEntry> = records.iter().filter_map(|r| r.audit.as_ref()).collect();
+    if !audits.is_empty() {
+        w.insert_audits(&audits)?;
+    }
+    let mut touches = std::collections::BTreeMap::new();
+    for (key, at) in records.iter().filter_map(|r| r.touch) {
+        let latest = touches.entry(key).or_insert(at);
+        *latest = (*latest).max(at);
+    }
+    for (key, at) in touches {
+        w.touch_key(key, at)?;
+    }
+    Ok(())
+}
 
 /// What a store reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -496,8 +523,9 @@ pub trait Store: Send + Sync {
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()>;
     /// Runs `f` in a transaction and returns after the commit.
     fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>>;
-    /// Queues `f` to run in a later transaction without waiting for it.
-    fn write_detached(&self, f: DetachedFn);
+    /// Queues a request's usage record to be written in a later transaction, without waiting
+    /// for it; [`Store::flush`] waits for it.
+    fn record(&self, record: UsageRecord);
     /// Blocks until every write queued so far is committed.
     fn flush(&self) -> Result<()>;
     /// A short name of the backend, for diagnostics.

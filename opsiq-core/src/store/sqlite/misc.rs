@@ -1,6 +1,6 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
@@ -249,34 +249,43 @@ impl AuditReads for Db<'_> {
 }
 
 impl AuditWrites for Db<'_> {
-    fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
-        exec(
-            self,
-            "INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                e.request_id,
-                e.key_id,
-                e.workspace_id,
-                e.action,
-                e.outcome,
-                e.status,
-                e.latency_us,
-                e.created_at
-            ],
-        )?;
-        if let Some(key) = e.key_id {
+    fn insert_audits(&mut self, entries: &[&AuditEntry]) -> Result<()> {
+        // Requests of one key, hour, action, outcome and latency bucket add up before they
+        // reach their counter: one upsert each, however many requests a batch holds.
+        let mut usage: HashMap<(Id, i64, &str, &str, i64), i64> = HashMap::new();
+        for e in entries {
             exec(
                 self,
-                "INSERT INTO usage_hourly (key_id, hour, action, outcome, bucket, requests) VALUES (?1, ?2, ?3, ?4, ?5, 1) \
-                 ON CONFLICT (key_id, hour, action, outcome, bucket) DO UPDATE SET requests = requests + 1",
+                "INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
+                    e.request_id,
+                    e.key_id,
+                    e.workspace_id,
+                    e.action,
+                    e.outcome,
+                    e.status,
+                    e.latency_us,
+                    e.created_at
+                ],
+            )?;
+            if let Some(key) = e.key_id {
+                let counter = (
                     key,
                     e.created_at.0.div_euclid(HOUR_MS),
                     e.action.as_deref().unwrap_or_default(),
-                    e.outcome,
-                    latency_bucket(e.latency_us)
-                ],
+                    e.outcome.as_str(),
+                    latency_bucket(e.latency_us),
+                );
+                *usage.entry(counter).or_default() += 1;
+            }
+        }
+        for ((key, hour, action, outcome, bucket), requests) in usage {
+            exec(
+                self,
+                "INSERT INTO usage_hourly (key_id, hour, action, outcome, bucket, requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (key_id, hour, action, outcome, bucket) DO UPDATE SET requests = requests + excluded.requests",
+                params![key, hour, action, outcome, bucket, requests],
             )?;
         }
         Ok(())

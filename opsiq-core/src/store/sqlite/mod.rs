@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DetachedFn, Reads, Store, StoreHealth, WriteFn, Writes};
+use super::{Reads, Store, StoreHealth, UsageRecord, WriteFn, Writes, write_usage};
 use crate::{Error, Result};
 use upkeep::FtsMerge;
 
@@ -80,8 +80,8 @@ impl Default for SqliteConfig {
 /// A write queued for the writer thread, and where its result goes.
 enum Job {
     Write(WriteFn, Sender<Result<Box<dyn Any + Send>>>),
-    /// A background write that found the lingering queue full.
-    Detached(DetachedFn),
+    /// A usage record that found the lingering queue full.
+    Record(UsageRecord),
     /// Background writes are lingering (sent when the queue stops being empty).
     Lingering,
     Flush(Sender<()>),
@@ -96,7 +96,7 @@ const MAX_LINGERING: usize = 4096;
 pub struct WriterStats {
     /// Transactions committed.
     pub commits: AtomicU64,
-    /// Write closures run (waited-for and detached).
+    /// Writes run: waited-for closures and usage records.
     pub writes: AtomicU64,
     /// Jobs sent to the writer and not yet taken up by it.
     pub queued: AtomicU64,
@@ -111,8 +111,8 @@ pub struct SqliteStore {
     readers: Mutex<Readers>,
     reader_free: Condvar,
     jobs: Mutex<Option<SyncSender<Job>>>,
-    /// Background writes not yet taken by the writer; they do not wake it one by one.
-    lingering: Arc<Mutex<Vec<DetachedFn>>>,
+    /// Usage records not yet taken by the writer; they do not wake it one by one.
+    lingering: Arc<Mutex<Vec<UsageRecord>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -335,7 +335,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn write_detached(&self, f: DetachedFn) {
+    fn record(&self, record: UsageRecord) {
         let mut lingering = self
             .lingering
             .lock()
@@ -344,10 +344,10 @@ impl Store for SqliteStore {
             drop(lingering);
             // Only a closed store drops it (a full channel makes the caller wait): it holds
             // usage rows, never an acknowledged change.
-            let _ = self.send(Job::Detached(f));
+            let _ = self.send(Job::Record(record));
             return;
         }
-        lingering.push(f);
+        lingering.push(record);
         let first = lingering.len() == 1;
         drop(lingering);
         if first {
@@ -539,11 +539,32 @@ fn run_in_savepoint<T>(
     out
 }
 
+/// Writes a batch's usage records in one savepoint; should that fail, each audit row goes in
+/// its own, so that one bad record (a key deleted meanwhile) does not drop the others.
+fn write_records(conn: &Connection, records: &[UsageRecord]) {
+    if records.is_empty() || run_in_savepoint(conn, |w| write_usage(w, records)).is_ok() {
+        return;
+    }
+    let audits = records.iter().map(|r| UsageRecord {
+        audit: r.audit.clone(),
+        touch: None,
+    });
+    let touches = records.iter().map(|r| UsageRecord {
+        audit: None,
+        touch: r.touch,
+    });
+    for part in audits.map(|a| vec![a]).chain([touches.collect()]) {
+        if let Err(e) = run_in_savepoint(conn, |w| write_usage(w, &part)) {
+            tracing::warn!(error = %e, "a usage record could not be written");
+        }
+    }
+}
+
 /// The writer thread: its connection, its queue, and the background writes lingering for it.
 struct Writer {
     conn: Connection,
     jobs: Receiver<Job>,
-    lingering: Arc<Mutex<Vec<DetachedFn>>>,
+    lingering: Arc<Mutex<Vec<UsageRecord>>>,
     max_batch: usize,
     linger: Duration,
     stats: Arc<WriterStats>,
@@ -581,7 +602,7 @@ impl Writer {
                     self.gather(&mut batch);
                 }
             }
-            let detached = std::mem::take(
+            let records = std::mem::take(
                 &mut *self
                     .lingering
                     .lock()
@@ -592,13 +613,13 @@ impl Writer {
                 .fetch_sub(batch.len() as u64, Ordering::Relaxed);
             let writes = batch
                 .iter()
-                .filter(|j| matches!(j, Job::Write(..) | Job::Detached(_)))
+                .filter(|j| matches!(j, Job::Write(..) | Job::Record(_)))
                 .count()
-                + detached.len();
+                + records.len();
             if writes > 0 || batch.iter().any(|j| matches!(j, Job::Flush(_))) {
                 // Background writes (audit rows, usage) touch no full-text index.
                 let indexed = batch.iter().any(|j| matches!(j, Job::Write(..)));
-                if commit_batch(&self.conn, detached, batch) {
+                if commit_batch(&self.conn, records, batch) {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
                     if indexed {
                         fts.wrote();
@@ -627,12 +648,11 @@ impl Writer {
 
 /// Runs a batch in one transaction and answers every waiting caller after the commit.
 /// Returns whether the commit succeeded.
-fn commit_batch(conn: &Connection, detached: Vec<DetachedFn>, batch: Vec<Job>) -> bool {
+fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job>) -> bool {
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
     let begun = run(conn, "BEGIN IMMEDIATE").map_err(db_err);
-    let lingered = detached.into_iter().map(Job::Detached);
-    for job in lingered.chain(batch) {
+    for job in batch {
         match job {
             Job::Write(f, reply) => {
                 let out = match &begun {
@@ -641,16 +661,13 @@ fn commit_batch(conn: &Connection, detached: Vec<DetachedFn>, batch: Vec<Job>) -
                 };
                 replies.push((reply, out));
             }
-            Job::Detached(f) => {
-                if begun.is_ok()
-                    && let Err(e) = run_in_savepoint(conn, f)
-                {
-                    tracing::warn!(error = %e, "a background write failed");
-                }
-            }
+            Job::Record(record) => records.push(record),
             Job::Flush(reply) => flushes.push(reply),
             Job::Lingering => {}
         }
+    }
+    if begun.is_ok() {
+        write_records(conn, &records);
     }
     let committed = begun.and_then(|()| run(conn, "COMMIT").map_err(db_err));
     if let Err(e) = &committed {

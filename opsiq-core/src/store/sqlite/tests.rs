@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{SqliteConfig, SqliteStore};
-use crate::store::Store;
-use crate::types::Timestamp;
+use crate::audit::AuditEntry;
+use crate::scope::Scope;
+use crate::store::UsageRecord;
+use crate::types::{Id, Timestamp};
 use crate::{Error, Opsiq};
 
 fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
@@ -136,26 +138,97 @@ fn a_panicking_write_is_rolled_back_and_the_writer_survives() {
     assert_eq!(names, ["fine"]);
 }
 
+/// A read's usage record with its audit row, one millisecond of latency, at `at`.
+fn record(key: Option<Id>, action: &str, at: Timestamp) -> UsageRecord {
+    UsageRecord {
+        audit: Some(AuditEntry {
+            request_id: format!("req_{}", at.0),
+            key_id: key,
+            workspace_id: Some(Id(1)),
+            action: Some(action.into()),
+            outcome: "ok".into(),
+            status: 200,
+            latency_us: 1_000,
+            created_at: at,
+        }),
+        touch: key.map(|k| (k, at)),
+    }
+}
+
+fn audit_rows(opsiq: &Opsiq) -> usize {
+    opsiq.read(|r| r.audit_entries(None, 1000)).unwrap().len()
+}
+
 #[test]
-fn detached_writes_are_committed_by_flush_and_on_close() {
+fn usage_records_are_committed_by_flush_and_on_close() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     {
-        let store = SqliteStore::open(&path, SqliteConfig::default()).unwrap();
-        store.write_detached(Box::new(|w| {
-            w.insert_workspace("a", Timestamp::now()).map(|_| ())
-        }));
-        store.flush().unwrap();
-        store.write_detached(Box::new(|w| {
-            w.insert_workspace("b", Timestamp::now()).map(|_| ())
-        }));
+        let opsiq = Opsiq::open(&path).unwrap();
+        opsiq.create_workspace("w", "w.example").unwrap();
+        opsiq
+            .store()
+            .record(record(None, "tickets.get", Timestamp(1)));
+        opsiq.store().flush().unwrap();
+        assert_eq!(audit_rows(&opsiq), 1);
+        opsiq
+            .store()
+            .record(record(None, "tickets.get", Timestamp(2)));
     }
     let opsiq = Opsiq::open(&path).unwrap();
     assert_eq!(
-        opsiq.list_workspaces().unwrap().len(),
+        audit_rows(&opsiq),
         2,
-        "closing the store commits queued writes"
+        "closing the store commits queued records"
     );
+}
+
+#[test]
+fn usage_records_of_one_batch_add_up_and_a_bad_one_is_dropped_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let config = SqliteConfig {
+        // Long enough that every record below lingers into the same transaction.
+        detached_linger: std::time::Duration::from_secs(60),
+        ..SqliteConfig::default()
+    };
+    let opsiq = Opsiq::open_with(&path, config).unwrap();
+    let (ws, _) = opsiq.create_workspace("w", "w.example").unwrap();
+    let key = opsiq
+        .create_key(ws.id, None, "k", &[Scope::TicketsRead])
+        .unwrap()
+        .key
+        .id;
+    let now = Timestamp::now();
+    let store = opsiq.store();
+    for i in 0..300 {
+        let action = if i % 3 == 0 {
+            "contacts.list"
+        } else {
+            "tickets.get"
+        };
+        store.record(record(Some(key), action, Timestamp(now.0 + i)));
+    }
+    // A key that does not exist fails its audit row's foreign key.
+    store.record(record(Some(Id(999)), "tickets.get", now));
+    store.flush().unwrap();
+    assert_eq!(audit_rows(&opsiq), 300);
+    let usage = opsiq.read(|r| r.usage(key, Timestamp(now.0 - 1))).unwrap();
+    let requests = |action: &str| {
+        usage
+            .iter()
+            .find(|u| u.action.as_deref() == Some(action))
+            .map(|u| u.requests)
+    };
+    assert_eq!(requests("tickets.get"), Some(200));
+    assert_eq!(requests("contacts.list"), Some(100));
+    let last_used = opsiq.read(|r| r.key(key)).unwrap().unwrap().last_used_at;
+    assert_eq!(
+        last_used,
+        Some(Timestamp(now.0 + 299)),
+        "the latest use is kept"
+    );
+    assert_eq!(store.backend(), "sqlite");
 }
 
 #[test]
