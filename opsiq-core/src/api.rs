@@ -189,7 +189,14 @@ impl Opsiq {
         let started = req.started;
         let mut principal = None;
         let mut rate = None;
-        let (call, result) = self.dispatch(&req, &mut principal, &mut rate);
+        // A route to a read verifies the key and reads in one view (one transaction).
+        let reads_only = match &req.door {
+            Door::Rest { action, .. } => self.catalog().get(action).is_some_and(|a| !a.mutates),
+            Door::ActionEndpoint => false,
+        };
+        let (call, result) = self.in_one_view(reads_only, || {
+            self.dispatch(&req, &mut principal, &mut rate)
+        });
         let key = principal.as_ref().map(|p: &Principal| p.key_id);
         let mut headers = Vec::new();
         let (status, body) = match &result {

@@ -158,13 +158,10 @@ impl Opsiq {
             let site = r
                 .site(p.site_id)?
                 .ok_or_else(|| Error::not_found("site", p.site_id))?;
-            Ok((
-                key,
-                workspace,
-                site,
-                r.usage(p.key_id, day)?,
-                r.usage(p.key_id, week)?,
-            ))
+            let mut usage = r.usage(p.key_id, &[day, week])?.into_iter();
+            let mut next = || usage.next().unwrap_or_default();
+            let (last_24h, last_7d) = (next(), next());
+            Ok((key, workspace, site, last_24h, last_7d))
         })?;
         let (allowed, blocked): (Vec<&Action>, Vec<&Action>) = self
             .catalog()

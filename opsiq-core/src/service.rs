@@ -97,6 +97,26 @@ impl Opsiq {
         out.ok_or_else(|| Error::Internal("read closure did not run".into()))
     }
 
+    /// Runs `f` with its reads sharing one consistent view when `one_view` is set (see
+    /// [`crate::store::Store::with_one_view`]): for work that only reads, one transaction instead of one per
+    /// read.
+    pub fn in_one_view<T>(&self, one_view: bool, f: impl FnOnce() -> T) -> T {
+        if !one_view {
+            return f();
+        }
+        let (mut f, mut out) = (Some(f), None);
+        self.store.with_one_view(&mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        });
+        match out {
+            Some(out) => out,
+            // The store did not run the scope (it cannot fail to): run it as it is.
+            None => f.map(|f| f()).expect("a scope not run is still held"),
+        }
+    }
+
     /// Runs `f` in a write transaction and returns once it is committed. If `f` fails, none of
     /// its changes are kept. During an API call (see [`Call::enter`]) the call's audit row is
     /// written in the same transaction, once per call, so that no change is committed without it.

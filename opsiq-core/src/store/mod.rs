@@ -394,8 +394,9 @@ pub trait EventWrites {
 pub trait AuditReads {
     /// The newest audit rows, of one workspace or of all.
     fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>>;
-    /// A key's requests since a time, by action and outcome, with latency percentiles.
-    fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>>;
+    /// A key's requests in each window (since each of `windows`, on the hour), by action and
+    /// outcome, with latency percentiles: one list per window, in the same order.
+    fn usage(&self, key: Id, windows: &[Timestamp]) -> Result<Vec<Vec<UsageRow>>>;
 }
 
 pub trait AuditWrites {
@@ -521,6 +522,13 @@ pub trait Store: Send + Sync {
     fn health(&self, thorough: bool) -> Result<StoreHealth>;
     /// Runs `f` against a consistent read view.
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()>;
+    /// Runs `f`, a request that only reads, with the reads it makes on this thread sharing one
+    /// view (one transaction, opened at the first read) instead of one each; a write on this
+    /// thread ends the shared view, so what follows it sees the write. By default every read
+    /// has its own view.
+    fn with_one_view(&self, f: &mut dyn FnMut()) {
+        f()
+    }
     /// Runs `f` in a transaction and returns after the commit.
     fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>>;
     /// Queues a request's usage record to be written in a later transaction, without waiting

@@ -206,24 +206,49 @@ impl EventWrites for Db<'_> {
 }
 
 impl AuditReads for Db<'_> {
-    fn usage(&self, key: Id, since: Timestamp) -> Result<Vec<UsageRow>> {
-        // The rows come in key order and are summed here: SQLite's GROUP BY would sort every
-        // bucket of the window first (a busy key has thousands).
+    fn usage(&self, key: Id, windows: &[Timestamp]) -> Result<Vec<Vec<UsageRow>>> {
+        let hours: Vec<i64> = windows.iter().map(|t| t.0.div_euclid(HOUR_MS)).collect();
+        let Some(&first) = hours.iter().min() else {
+            return Ok(Vec::new());
+        };
+        // One scan of the widest window serves every window. The rows come in key order and
+        // are summed here: SQLite's GROUP BY would sort every bucket of the window first (a
+        // busy key has thousands).
         let rows = all(
             self,
-            "SELECT action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
-            params![key, since.0.div_euclid(HOUR_MS)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)),
+            "SELECT hour, action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
+            params![key, first],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
         )?;
-        let mut sums: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
-        for (action, outcome, bucket, requests) in rows {
-            *sums.entry((action, outcome, bucket)).or_default() += requests;
+        let mut sums: Vec<BTreeMap<(&str, &str, i64), i64>> = vec![BTreeMap::new(); hours.len()];
+        for (hour, action, outcome, bucket, requests) in &rows {
+            for (since, window) in hours.iter().zip(&mut sums) {
+                if hour >= since {
+                    *window.entry((action, outcome, *bucket)).or_default() += requests;
+                }
+            }
         }
-        let buckets = sums
+        Ok(sums
             .into_iter()
-            .map(|((action, outcome, bucket), n)| ((action, outcome), bucket, n))
-            .collect();
-        Ok(usage_rows(buckets))
+            .map(|window| {
+                usage_rows(
+                    window
+                        .into_iter()
+                        .map(|((action, outcome, bucket), n)| {
+                            ((action.to_string(), outcome.to_string()), bucket, n)
+                        })
+                        .collect(),
+                )
+            })
+            .collect())
     }
 
     fn audit_entries(&self, workspace: Option<Id>, limit: u32) -> Result<Vec<AuditEntry>> {

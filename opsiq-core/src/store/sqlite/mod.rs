@@ -22,6 +22,7 @@ mod upkeep;
 mod webhooks;
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,6 +106,8 @@ pub struct WriterStats {
 }
 
 pub struct SqliteStore {
+    /// Tells this store's shared read view from another store's on the same thread.
+    id: u64,
     path: PathBuf,
     stats: Arc<WriterStats>,
     config: SqliteConfig,
@@ -140,6 +143,18 @@ impl Reader<'_> {
     fn spoil(mut self) {
         self.conn = None;
     }
+
+    /// Takes the connection out of the pool's hands; it still counts as open, and comes back
+    /// in another `Reader` (see `SqliteStore::give_back`).
+    fn keep(mut self) -> Connection {
+        let conn = self
+            .conn
+            .take()
+            .expect("a reader holds its connection until dropped");
+        // Not dropped: that would count the connection as closed.
+        std::mem::forget(self);
+        conn
+    }
 }
 
 impl Drop for Reader<'_> {
@@ -149,12 +164,26 @@ impl Drop for Reader<'_> {
             .readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match self.conn.take() {
+        // A connection left in a transaction (its user panicked) is closed, not reused.
+        match self.conn.take().filter(Connection::is_autocommit) {
             Some(conn) => readers.idle.push(conn),
             None => readers.open -= 1,
         }
         self.store.reader_free.notify_one();
     }
+}
+
+/// A thread's shared read view (see [`Store::with_one_view`]): whose store it is, and its
+/// connection, in a transaction, once the first read has opened it.
+struct View {
+    store: u64,
+    conn: Option<Connection>,
+    /// Counts the writes that ended the view.
+    epoch: u64,
+}
+
+thread_local! {
+    static VIEW: RefCell<Option<View>> = const { RefCell::new(None) };
 }
 
 /// Query code shared by read connections and the writer: it implements every store trait.
@@ -197,7 +226,9 @@ impl SqliteStore {
             .name("opsiq-sqlite-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
+        static STORES: AtomicU64 = AtomicU64::new(0);
         Ok(SqliteStore {
+            id: STORES.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
             stats,
             config,
@@ -228,6 +259,73 @@ impl SqliteStore {
             part: "database",
             reason: "the writer has stopped".into(),
         })
+    }
+
+    /// Runs a read in this thread's shared view, when there is one for this store: in the
+    /// view's transaction, opened (with a pooled connection) at its first read.
+    fn shared_view(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Option<Result<()>> {
+        // The connection is lent out of the view while `f` runs, so that nothing `f` does on
+        // this thread finds the view borrowed.
+        let (lent, epoch) = VIEW.with_borrow_mut(|view| match view {
+            Some(v) if v.store == self.id => Some((v.conn.take(), v.epoch)),
+            _ => None,
+        })?;
+        let reader = match lent {
+            Some(conn) => Reader {
+                store: self,
+                conn: Some(conn),
+            },
+            None => match self.take_reader() {
+                Ok(reader) => match run(reader.conn(), "BEGIN") {
+                    Ok(()) => reader,
+                    Err(e) => {
+                        reader.spoil();
+                        return Some(Err(db_err(e)));
+                    }
+                },
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let out = f(&Db(reader.conn()));
+        let conn = reader.keep();
+        let unused = VIEW.with_borrow_mut(|view| match view {
+            // A write during `f` ended the view: this transaction is not to be read again.
+            Some(v) if v.store == self.id && v.epoch == epoch && v.conn.is_none() => {
+                v.conn = Some(conn);
+                None
+            }
+            _ => Some(conn),
+        });
+        if let Some(conn) = unused {
+            self.give_back(conn);
+        }
+        Some(out)
+    }
+
+    /// Ends this thread's shared view of this store, if one is open: its transaction ends and
+    /// its connection goes back to the pool. Later reads of the scope open a new one.
+    fn end_view(&self) {
+        let conn = VIEW.with_borrow_mut(|view| match view {
+            Some(v) if v.store == self.id => {
+                v.epoch += 1;
+                v.conn.take()
+            }
+            _ => None,
+        });
+        if let Some(conn) = conn {
+            self.give_back(conn);
+        }
+    }
+
+    /// Ends a read connection's transaction and returns it to the pool.
+    fn give_back(&self, conn: Connection) {
+        let reader = Reader {
+            store: self,
+            conn: Some(conn),
+        };
+        if run(reader.conn(), "COMMIT").is_err() && run(reader.conn(), "ROLLBACK").is_err() {
+            reader.spoil();
+        }
     }
 
     /// An idle read connection, a new one while fewer than `max_readers` are open, or else
@@ -309,6 +407,9 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 impl Store for SqliteStore {
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()> {
+        if let Some(shared) = self.shared_view(f) {
+            return shared;
+        }
         let reader = self.take_reader()?;
         let conn = reader.conn();
         // A deferred transaction gives the closure one consistent snapshot.
@@ -325,6 +426,7 @@ impl Store for SqliteStore {
     }
 
     fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>> {
+        self.end_view();
         let (tx, rx) = mpsc::channel();
         self.send(Job::Write(f, tx))?;
         rx.recv().unwrap_or_else(|_| {
@@ -366,6 +468,34 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn with_one_view(&self, f: &mut dyn FnMut()) {
+        let opened = VIEW.with_borrow_mut(|view| match view {
+            Some(_) => false,
+            None => {
+                *view = Some(View {
+                    store: self.id,
+                    conn: None,
+                    epoch: 0,
+                });
+                true
+            }
+        });
+        if !opened {
+            // Already inside one: the outer scope keeps it.
+            return f();
+        }
+        // Ends the view however `f` returns, a panic included.
+        struct End<'s>(&'s SqliteStore);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.end_view();
+                VIEW.with_borrow_mut(Option::take);
+            }
+        }
+        let _end = End(self);
+        f();
     }
 
     fn health(&self, thorough: bool) -> Result<StoreHealth> {

@@ -209,19 +209,29 @@ fn usage_records_of_one_batch_add_up_and_a_bad_one_is_dropped_alone() {
         };
         store.record(record(Some(key), action, Timestamp(now.0 + i)));
     }
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    store.record(record(Some(key), "tickets.get", Timestamp(now.0 - 2 * DAY)));
     // A key that does not exist fails its audit row's foreign key.
     store.record(record(Some(Id(999)), "tickets.get", now));
     store.flush().unwrap();
-    assert_eq!(audit_rows(&opsiq), 300);
-    let usage = opsiq.read(|r| r.usage(key, Timestamp(now.0 - 1))).unwrap();
-    let requests = |action: &str| {
-        usage
+    assert_eq!(audit_rows(&opsiq), 301);
+    let windows = [Timestamp(now.0 - DAY), Timestamp(now.0 - 7 * DAY)];
+    let usage = opsiq.read(|r| r.usage(key, &windows)).unwrap();
+    let requests = |window: usize, action: &str| {
+        usage[window]
             .iter()
             .find(|u| u.action.as_deref() == Some(action))
             .map(|u| u.requests)
     };
-    assert_eq!(requests("tickets.get"), Some(200));
-    assert_eq!(requests("contacts.list"), Some(100));
+    assert_eq!(usage.len(), 2);
+    assert_eq!(requests(0, "tickets.get"), Some(200));
+    assert_eq!(requests(0, "contacts.list"), Some(100));
+    assert_eq!(
+        requests(1, "tickets.get"),
+        Some(201),
+        "the week holds the day"
+    );
+    assert_eq!(requests(1, "contacts.list"), Some(100));
     let last_used = opsiq.read(|r| r.key(key)).unwrap().unwrap().last_used_at;
     assert_eq!(
         last_used,
@@ -350,4 +360,75 @@ fn sqlite_is_built_with_the_repository_flags() {
         !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
         "{options:?}"
     );
+}
+
+#[test]
+fn reads_in_one_view_share_a_snapshot_until_a_write_on_their_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let opsiq = Opsiq::open(dir.path().join("t.db")).unwrap();
+    opsiq.create_workspace("a", "a.example").unwrap();
+    let count = || opsiq.list_workspaces().unwrap().len();
+    let (first, during, after_write) = opsiq.in_one_view(true, || {
+        let first = count();
+        // Committed by another thread: not in this view.
+        std::thread::scope(|s| {
+            s.spawn(|| opsiq.create_workspace("b", "b.example").unwrap())
+                .join()
+                .unwrap()
+        });
+        let during = count();
+        // A write on this thread ends the view: what follows sees it.
+        opsiq.create_workspace("c", "c.example").unwrap();
+        (first, during, count())
+    });
+    assert_eq!((first, during, after_write), (1, 1, 3));
+    assert_eq!(count(), 3);
+    // Outside a view each read has its own.
+    let (before, after) = opsiq.in_one_view(false, || {
+        let before = count();
+        std::thread::scope(|s| {
+            s.spawn(|| opsiq.create_workspace("d", "d.example").unwrap())
+                .join()
+                .unwrap()
+        });
+        (before, count())
+    });
+    assert_eq!((before, after), (3, 4));
+}
+
+#[test]
+fn a_panic_in_one_view_leaves_no_connection_in_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig {
+        // One connection: one that leaked or stayed in a transaction would stop every read.
+        max_readers: 1,
+        ..SqliteConfig::default()
+    };
+    let opsiq = Opsiq::open_with(dir.path().join("t.db"), config).unwrap();
+    opsiq.create_workspace("a", "a.example").unwrap();
+    for inside_the_read in [false, true] {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            opsiq.in_one_view(true, || {
+                opsiq.list_workspaces().unwrap();
+                if inside_the_read {
+                    let _ = opsiq.read(|_| -> crate::Result<()> { panic!("a bug in a read") });
+                }
+                panic!("a bug after a read")
+            })
+        }));
+        assert!(panicked.is_err());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = opsiq.clone();
+    std::thread::spawn(move || {
+        let seen = reader.in_one_view(true, || {
+            reader.create_workspace("b", "b.example").unwrap();
+            reader.list_workspaces().unwrap().len()
+        });
+        let _ = tx.send(seen);
+    });
+    let seen = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("reads still get a connection");
+    assert_eq!(seen, 2);
 }
