@@ -98,16 +98,11 @@ pub fn bucket_latency_us(bucket: i64) -> f64 {
 /// An action's name (empty when the request named none) and the outcome.
 pub type ActionOutcome = (String, String);
 
-/// Folds per-bucket counts, ordered by (action, outcome) then bucket, into one row per action
-/// and outcome with nearest-rank p50 and p95; busiest first.
-pub fn usage_rows(buckets: Vec<(ActionOutcome, i64, i64)>) -> Vec<UsageRow> {
-    let mut groups: Vec<(ActionOutcome, Vec<(i64, i64)>)> = Vec::new();
-    for (group, bucket, count) in buckets {
-        match groups.last_mut() {
-            Some((last, counts)) if *last == group => counts.push((bucket, count)),
-            _ => groups.push((group, vec![(bucket, count)])),
-        }
-    }
+/// Turns each action and outcome's counts per latency bucket (in bucket order) into its row,
+/// with nearest-rank p50 and p95; busiest first.
+pub fn usage_rows(
+    groups: impl IntoIterator<Item = (ActionOutcome, Vec<(i64, i64)>)>,
+) -> Vec<UsageRow> {
     let mut rows: Vec<UsageRow> = groups
         .into_iter()
         .map(|((action, outcome), counts)| {
@@ -229,10 +224,12 @@ mod tests {
         let g = |a: &str, o: &str| (a.to_string(), o.to_string());
         let b = latency_bucket;
         let rows = usage_rows(vec![
-            (g("contacts.list", "ok"), b(1_000), 90),
-            (g("contacts.list", "ok"), b(40_000), 10),
-            (g("tickets.get", "not_found"), b(500), 1),
-            (g("", "action_not_found"), b(100), 1),
+            (
+                g("contacts.list", "ok"),
+                vec![(b(1_000), 90), (b(40_000), 10)],
+            ),
+            (g("tickets.get", "not_found"), vec![(b(500), 1)]),
+            (g("", "action_not_found"), vec![(b(100), 1)]),
         ]);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1].action, None, "no action sorts first among equals");

@@ -11,7 +11,7 @@ use super::{Db, db_err};
 use crate::audit::AuditEntry;
 use crate::events::Event;
 use crate::idempotency::{Claim, Record};
-use crate::meta::{HOUR_MS, UsageRow, latency_bucket, usage_rows};
+use crate::meta::{ActionOutcome, HOUR_MS, UsageRow, latency_bucket, usage_rows};
 use crate::store::{
     AuditReads, AuditWrites, EventReads, EventWrites, IdempotencyWrites, WebhookWrites,
 };
@@ -211,42 +211,57 @@ impl AuditReads for Db<'_> {
         let Some(&first) = hours.iter().min() else {
             return Ok(Vec::new());
         };
-        // One scan of the widest window serves every window. The rows come in key order and
-        // are summed here: SQLite's GROUP BY would sort every bucket of the window first (a
-        // busy key has thousands).
-        let rows = all(
-            self,
-            "SELECT hour, action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
-            params![key, first],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            },
-        )?;
-        let mut sums: Vec<BTreeMap<(&str, &str, i64), i64>> = vec![BTreeMap::new(); hours.len()];
-        for (hour, action, outcome, bucket, requests) in &rows {
-            for (since, window) in hours.iter().zip(&mut sums) {
-                if hour >= since {
-                    *window.entry((action, outcome, *bucket)).or_default() += requests;
+        // One scan of the widest window serves every window, and the rows are summed here as
+        // they come: SQLite's GROUP BY would sort every bucket first (a busy key has
+        // thousands). Names are compared in place and copied once per action and outcome.
+        let mut groups: Vec<(ActionOutcome, Vec<BTreeMap<i64, i64>>)> = Vec::new();
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT hour, action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query(params![key, first]).map_err(db_err)?;
+        let mut last = 0;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let text = |i| -> Result<&str> {
+                r.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(db_err)
+            };
+            let (action, outcome) = (text(1)?, text(2)?);
+            let (hour, bucket, requests): (i64, i64, i64) = (
+                r.get(0).map_err(db_err)?,
+                r.get(3).map_err(db_err)?,
+                r.get(4).map_err(db_err)?,
+            );
+            let is = |(a, o): &ActionOutcome| a == action && o == outcome;
+            if !groups.get(last).is_some_and(|(g, _)| is(g)) {
+                last = match groups.iter().position(|(g, _)| is(g)) {
+                    Some(i) => i,
+                    None => {
+                        let windows = vec![BTreeMap::new(); hours.len()];
+                        groups.push(((action.to_string(), outcome.to_string()), windows));
+                        groups.len() - 1
+                    }
+                };
+            }
+            for (since, counts) in hours.iter().zip(&mut groups[last].1) {
+                if hour >= *since {
+                    *counts.entry(bucket).or_default() += requests;
                 }
             }
         }
-        Ok(sums
-            .into_iter()
-            .map(|window| {
-                usage_rows(
-                    window
-                        .into_iter()
-                        .map(|((action, outcome, bucket), n)| {
-                            ((action.to_string(), outcome.to_string()), bucket, n)
-                        })
-                        .collect(),
-                )
+        Ok((0..hours.len())
+            .map(|w| {
+                usage_rows(groups.iter().filter(|(_, per)| !per[w].is_empty()).map(
+                    |(group, per)| {
+                        (
+                            group.clone(),
+                            per[w].iter().map(|(b, n)| (*b, *n)).collect(),
+                        )
+                    },
+                ))
             })
             .collect())
     }
