@@ -278,14 +278,14 @@ impl Opsiq {
             started,
             action.success_status,
         );
-        let result = match params {
+        let result = self.in_one_view(!action.mutates, || match params {
             Value::Object(map) => self.run_action(&call, action, map),
             Value::Null => self.run_action(&call, action, Map::new()),
             other => Err(Error::validation(
                 "params",
                 format!("params must be a JSON object, not {}", kind(&other)),
             )),
-        };
+        });
         let audit = (!call.is_audited()).then(|| call.audit_entry(result.as_ref().err()));
         self.record_usage(audit, Some(principal.key_id));
         result
