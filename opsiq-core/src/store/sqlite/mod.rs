@@ -675,19 +675,18 @@ fn write_records(conn: &Connection, records: &[UsageRecord]) {
     if records.is_empty() || run_in_savepoint(conn, |w| write_usage(w, records)).is_ok() {
         return;
     }
-    let audits = records.iter().map(|r| UsageRecord {
-        audit: r.audit.clone(),
-        touch: None,
-    });
-    let touches = records.iter().map(|r| UsageRecord {
-        audit: None,
-        touch: r.touch,
-    });
-    for part in audits.map(|a| vec![a]).chain([touches.collect()]) {
-        if let Err(e) = run_in_savepoint(conn, |w| write_usage(w, &part)) {
-            tracing::warn!(error = %e, "a usage record could not be written");
-        }
+    let warn = |e: Error| tracing::warn!(error = %e, "a usage record could not be written");
+    for audit in records.iter().filter_map(|r| r.audit.as_ref()) {
+        run_in_savepoint(conn, |w| w.insert_audit(audit)).unwrap_or_else(warn);
     }
+    let touches: Vec<UsageRecord> = records
+        .iter()
+        .map(|r| UsageRecord {
+            audit: None,
+            touch: r.touch,
+        })
+        .collect();
+    run_in_savepoint(conn, |w| write_usage(w, &touches)).unwrap_or_else(warn);
 }
 
 /// The writer thread: its connection, its queue, and the background writes lingering for it.
