@@ -209,8 +209,8 @@ pub fn request(
 pub const BASELINE_BODY: &str = r#"{"success":true,"data":{"id":1,"status":"open","subject":"Cannot log in"},"request_id":"req_0000"}"#;
 
 /// Runs the baseline server: bare hyper 1.x on tokio's default multi-thread runtime (as
-/// `opsiq serve` uses), answering every request with [`BASELINE_BODY`]. Prints its address,
-/// then serves until standard input closes.
+/// `opsiq serve` uses), answering every request with [`BASELINE_BODY`], or `/bytes/{n}` with
+/// an answer of `n` bytes. Prints its address, then serves until standard input closes.
 pub fn run_baseline() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -230,11 +230,15 @@ pub fn run_baseline() {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let service =
-                    hyper::service::service_fn(|_req: Request<hyper::body::Incoming>| async {
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let body = match req.uri().path().strip_prefix("/bytes/") {
+                            Some(n) => sized_body(n.parse().unwrap_or(0)),
+                            None => Bytes::from_static(BASELINE_BODY.as_bytes()),
+                        };
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from_static(BASELINE_BODY.as_bytes())))
+                                .body(Full::new(body))
                                 .unwrap(),
                         )
                     });
@@ -244,6 +248,25 @@ pub fn run_baseline() {
             });
         }
     });
+}
+
+/// A JSON answer of exactly `size` bytes (at least the envelope's own), made once per size: what
+/// the baseline serves at `/bytes/{size}`, to show the HTTP stack's limit for an answer as big
+/// as an operation's.
+fn sized_body(size: usize) -> Bytes {
+    static MADE: Mutex<Vec<(usize, Bytes)>> = Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap();
+    if let Some((_, body)) = made.iter().find(|(s, _)| *s == size) {
+        return body.clone();
+    }
+    let (open, close) = (
+        r#"{"success":true,"data":""#,
+        r#"","request_id":"req_0000"}"#,
+    );
+    let fill = size.saturating_sub(open.len() + close.len());
+    let body = Bytes::from(format!("{open}{}{close}", "x".repeat(fill)));
+    made.push((size, body.clone()));
+    body
 }
 
 /// What the webhook receiver has seen.

@@ -17,6 +17,7 @@
 //! seeded databases, for profiling queries).
 
 mod drive;
+mod layers;
 mod procs;
 mod report;
 mod seed;
@@ -27,12 +28,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drive::{MakeRequest, Measured, drive, request};
+use layers::MakePath;
 use opsiq::core::Opsiq;
 use opsiq::core::store::sqlite::{Durability, SqliteConfig};
 use procs::{Process, Server};
-use report::{Report, Scale};
+use report::{Layers, Report, Scale};
 use seed::Size;
 use serde_json::json;
+
+/// An operation of the run: its name, its requests, and for a read its share of the
+/// baseline wanted and its request targets (for the core-alone run).
+type Operation<'a> = (&'a str, MakeRequest, Option<(f64, MakePath)>);
 
 /// How big and how long a run is.
 struct Plan {
@@ -42,6 +48,8 @@ struct Plan {
     warmup: Duration,
     duration: Duration,
     raw_seconds: f64,
+    /// How long each read runs in-process, in the core alone.
+    core_seconds: f64,
     webhook_events: usize,
     scale: Option<(usize, usize)>,
 }
@@ -70,6 +78,7 @@ impl Plan {
                 warmup: Duration::from_secs(2),
                 duration: Duration::from_secs(env("OPSIQ_BENCH_SECONDS", 10)),
                 raw_seconds: 5.0,
+                core_seconds: 3.0,
                 webhook_events: 10_000,
                 scale: (large > 0).then_some((10_000, large)),
             }
@@ -86,6 +95,7 @@ impl Plan {
                 warmup: Duration::from_millis(100),
                 duration: Duration::from_millis(700),
                 raw_seconds: 0.3,
+                core_seconds: 0.2,
                 webhook_events: 100,
                 scale: Some((500, 1_500)),
             }
@@ -140,7 +150,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
     let server = Server::start(binary, &db, false);
     let first = drive::once(
         server.addr,
-        point_read(server.addr, &seeded.key, &seeded.ticket_ids)(0),
+        get(server.addr, &seeded.key, point_read(&seeded.ticket_ids))(0),
     )
     .await
     .expect("the first request");
@@ -155,26 +165,30 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
     report.rss_idle_kb = server.rss_kb();
 
     let key = seeded.key.as_str();
-    // Each operation, and for reads the share of the baseline's requests/s wanted.
-    let ops: [(&str, MakeRequest, Option<f64>); 5] = [
+    // Each operation, and for reads their targets and the share of the baseline's requests/s
+    // wanted.
+    let reads: [(&str, MakePath, f64); 3] = [
         (
             "GET /api/v1/tickets/{id}",
-            point_read(server.addr, key, &seeded.ticket_ids),
-            Some(0.5),
+            point_read(&seeded.ticket_ids),
+            0.5,
         ),
-        (
-            "GET /api/v1/contacts?q=…&limit=25",
-            search(server.addr, key),
-            Some(0.3),
-        ),
+        ("GET /api/v1/contacts?q=…&limit=25", search(), 0.3),
         (
             "GET /api/v1/tickets?status=open&department_id=…&limit=50",
-            filtered(server.addr, key, seeded.department),
-            Some(0.3),
+            filtered(seeded.department),
+            0.3,
         ),
-        ("POST /api/v1/tickets", create(server.addr, key), None),
-        ("POST /v1.php meta.me", meta_me(server.addr, key), None),
     ];
+    let mut ops: Vec<Operation> = reads
+        .iter()
+        .map(|(name, paths, share)| {
+            let make = get(server.addr, key, paths.clone());
+            (*name, make, Some((*share, paths.clone())))
+        })
+        .collect();
+    ops.push(("POST /api/v1/tickets", create(server.addr, key), None));
+    ops.push(("POST /v1.php meta.me", meta_me(server.addr, key), None));
     let only: Option<Vec<String>> = std::env::var("OPSIQ_BENCH_ONLY")
         .ok()
         .map(|v| v.split(',').map(|part| part.trim().to_string()).collect());
@@ -182,22 +196,23 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         only.as_ref()
             .is_none_or(|only| only.iter().any(|p| p == part))
     };
+    let mut core_runs = Vec::new();
     for (i, (name, make, read)) in ops.into_iter().enumerate() {
         if !wanted(&i.to_string()) {
             continue;
         }
         let mut base = None;
-        if let Some(share) = read {
+        if let Some((share, _)) = &read {
             say(plan, "baseline ...");
             let measured = load(plan, &baseline, baseline_request(baseline.addr)).await;
             say(
                 plan,
                 &format!("  {:.0} req/s, p50 {:.2} ms", measured.rps, measured.p50_ms),
             );
-            base = Some((measured, share));
+            base = Some((measured, *share));
         }
         say(plan, &format!("{name} ..."));
-        let measured = load(plan, &server, make).await;
+        let measured = load(plan, &server, make.clone()).await;
         let insert = name.starts_with("POST /api/v1/tickets");
         if insert {
             report.raw_insert_rps = raw_insert_rate(dir, plan.raw_seconds);
@@ -214,11 +229,19 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
                 measured.first_error.as_deref().unwrap_or("")
             ),
         );
+        let layers = match read {
+            Some((_, paths)) => {
+                core_runs.push((report.ops.len(), paths));
+                Some(layers(plan, &server, &baseline, make).await)
+            }
+            None => None,
+        };
         report.ops.push(report::Op {
             name: name.to_string(),
             measured,
             baseline: base,
             insert,
+            layers,
         });
     }
     report.rss_peak_kb = server.peak_rss_kb();
@@ -230,6 +253,15 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         .map_or(0, |op| op.measured.requests);
     report.stored_creates = count_load_tickets(&db);
     drop(baseline);
+    // With nothing else running, each read in the core alone.
+    for (i, paths) in core_runs {
+        let op = &mut report.ops[i];
+        say(plan, &format!("{} in the core alone ...", op.name));
+        let run = Duration::from_secs_f64(plan.core_seconds);
+        if let Some(layers) = &mut op.layers {
+            layers.core = Some(layers::core_cost(&db, &seeded.key, &paths, run));
+        }
+    }
 
     if wanted("fanout") {
         say(plan, "webhook fan-out ...");
@@ -266,33 +298,62 @@ fn baseline_request(addr: SocketAddr) -> MakeRequest {
     Arc::new(move |_| request("GET", addr, "/", "none", None))
 }
 
-fn point_read(addr: SocketAddr, key: &str, ids: &[i64]) -> MakeRequest {
-    let (key, ids) = (key.to_string(), Arc::new(ids.to_vec()));
+/// The baseline answering `bytes` bytes, as many as an operation's answer.
+fn sized_request(addr: SocketAddr, bytes: usize) -> MakeRequest {
+    let path = format!("/bytes/{bytes}");
+    Arc::new(move |_| request("GET", addr, &path, "none", None))
+}
+
+/// A read's second look, beside its measurement: the size of its answer, and the bare HTTP
+/// stack serving that many bytes (the core alone runs later, once the server has stopped).
+async fn layers(plan: &Plan, server: &Server, baseline: &Process, make: MakeRequest) -> Layers {
+    let (status, answer) = drive::once(server.addr, make(0)).await.expect("one answer");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    say(
+        plan,
+        &format!("baseline answering {} bytes ...", answer.len()),
+    );
+    let same_size = load(plan, baseline, sized_request(baseline.addr, answer.len())).await;
+    say(
+        plan,
+        &format!(
+            "  {:.0} req/s, p50 {:.2} ms",
+            same_size.rps, same_size.p50_ms
+        ),
+    );
+    Layers {
+        answer_bytes: answer.len(),
+        same_size,
+        core: None,
+    }
+}
+
+/// GET requests with the bearer key to the targets `paths` builds.
+fn get(addr: SocketAddr, key: &str, paths: MakePath) -> MakeRequest {
+    let key = key.to_string();
+    Arc::new(move |n| request("GET", addr, &paths(n), &key, None))
+}
+
+fn point_read(ids: &[i64]) -> MakePath {
+    let ids = Arc::new(ids.to_vec());
     // A stride through the ids, so reads are spread over the whole table.
     Arc::new(move |n| {
         let id = ids[(n.wrapping_mul(7919) % ids.len() as u64) as usize];
-        request("GET", addr, &format!("/api/v1/tickets/{id}"), &key, None)
+        format!("/api/v1/tickets/{id}")
     })
 }
 
-fn search(addr: SocketAddr, key: &str) -> MakeRequest {
-    let (key, prefixes) = (key.to_string(), seed::search_prefixes());
+fn search() -> MakePath {
+    let prefixes = seed::search_prefixes();
     Arc::new(move |n| {
         let q = &prefixes[n as usize % prefixes.len()];
-        request(
-            "GET",
-            addr,
-            &format!("/api/v1/contacts?q={q}&limit=25"),
-            &key,
-            None,
-        )
+        format!("/api/v1/contacts?q={q}&limit=25")
     })
 }
 
-fn filtered(addr: SocketAddr, key: &str, department: i64) -> MakeRequest {
-    let key = key.to_string();
+fn filtered(department: i64) -> MakePath {
     let path = format!("/api/v1/tickets?status=open&department_id={department}&limit=50");
-    Arc::new(move |_| request("GET", addr, &path, &key, None))
+    Arc::new(move |_| path.clone())
 }
 
 /// Marks the tickets the load run creates, so they can be counted afterwards.
@@ -486,11 +547,11 @@ async fn scale_run(plan: &Plan, binary: &Path, dir: &Path, rows: usize) -> Scale
         ),
     );
     let server = Server::start(binary, &db, false);
-    let search = load(plan, &server, search(server.addr, &seeded.key)).await;
+    let search = load(plan, &server, get(server.addr, &seeded.key, search())).await;
     let list = load(
         plan,
         &server,
-        filtered(server.addr, &seeded.key, seeded.department),
+        get(server.addr, &seeded.key, filtered(seeded.department)),
     )
     .await;
     drop(server);

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::drive::Measured;
+use crate::layers::CoreCost;
 use crate::seed::Size;
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +39,19 @@ pub struct Op {
     pub baseline: Option<(Measured, f64)>,
     /// For the insert: compared with raw rusqlite.
     pub insert: bool,
+    /// For reads: where the cost lies.
+    pub layers: Option<Layers>,
+}
+
+/// A read beside the HTTP stack alone serving as many bytes, and the core alone answering it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layers {
+    /// The size of one answer's body.
+    pub answer_bytes: usize,
+    /// The baseline answering `answer_bytes` bytes, measured just after the read.
+    pub same_size: Measured,
+    /// `Opsiq::handle` in-process, one thread, once the server has stopped.
+    pub core: Option<CoreCost>,
 }
 
 /// One target of the performance issue, as measured.
@@ -240,6 +254,7 @@ impl Report {
                 String::new(),
             );
         }
+        self.print_layers();
         println!(
             "\n{:<58} {:>16} {:>26}  result",
             "target", "measured", "wanted"
@@ -251,6 +266,47 @@ impl Report {
                 t.measured,
                 t.wanted,
                 if t.pass { "pass" } else { "SHORT" }
+            );
+        }
+    }
+
+    /// Where each read's cost lies: the HTTP stack alone serving an answer as big (against
+    /// the 100-byte baseline), and the server's CPU per request split into the core's part
+    /// (in-process, no HTTP) and the rest (HTTP, runtime, wake-ups).
+    fn print_layers(&self) {
+        let reads: Vec<_> = self
+            .ops
+            .iter()
+            .filter_map(|op| Some((op, op.layers.as_ref()?, &op.baseline.as_ref()?.0)))
+            .collect();
+        if reads.is_empty() {
+            return;
+        }
+        println!(
+            "\n{:<58} {:>8} {:>24} {:>10} {:>8} {:>8}",
+            "where a read's cost lies",
+            "bytes",
+            "bare hyper, same bytes",
+            "server µs",
+            "core µs",
+            "rest µs"
+        );
+        for (op, layers, base) in reads {
+            let hyper = format!(
+                "{:.0}/s ({:.0}%)",
+                layers.same_size.rps,
+                layers.same_size.rps / base.rps * 100.0
+            );
+            let server = op.measured.server_cpu_us;
+            let core = layers.core.as_ref().map_or(f64::NAN, |c| c.cpu_us);
+            println!(
+                "{:<58} {:>8} {:>24} {:>10.0} {:>8.0} {:>8.0}",
+                op.name,
+                layers.answer_bytes,
+                hyper,
+                server,
+                core,
+                server - core
             );
         }
     }
@@ -271,6 +327,7 @@ impl Report {
             "operations": self.ops.iter().map(|op| json!({
                 "name": op.name, "measured": op.measured,
                 "baseline": op.baseline.as_ref().map(|b| &b.0), "ratio": self.ratio(op),
+                "layers": op.layers,
             })).collect::<Vec<_>>(),
             "raw_insert_per_second": self.raw_insert_rps,
             "creates": {"acknowledged": self.acknowledged_creates, "stored": self.stored_creates},
@@ -299,6 +356,12 @@ impl Report {
                     .filter_map(|op| op.baseline.as_ref())
                     .map(|b| ("baseline", &b.0)),
             )
+            .chain(
+                self.ops
+                    .iter()
+                    .filter_map(|op| op.layers.as_ref())
+                    .map(|l| ("baseline, same bytes", &l.same_size)),
+            )
             .chain(scale);
         for (name, m) in all {
             assert!(m.requests > 0, "{name}: no request completed");
@@ -312,6 +375,16 @@ impl Report {
         );
         if let Some(w) = &self.webhooks {
             assert_eq!(w.delivered, w.events, "webhook events delivered");
+        }
+        for op in &self.ops {
+            if let Some(layers) = &op.layers {
+                let core = layers.core.as_ref().map_or(0, |c| c.requests);
+                assert!(
+                    core > 0,
+                    "{}: no request answered by the core alone",
+                    op.name
+                );
+            }
         }
         assert!(self.rss_idle_kb > 0 && self.rss_peak_kb >= self.rss_idle_kb);
     }
