@@ -405,7 +405,8 @@ fn count_load_tickets(db: &Path) -> u64 {
 }
 
 /// The storage's own limit: one ticket-like row per transaction, from one thread, with the
-/// `synchronous` setting the server uses.
+/// durability the server gives (`Durability::Full`: every commit synced before it is
+/// acknowledged, which for this loop is `synchronous = FULL`).
 fn raw_insert_rate(dir: &Path, seconds: f64) -> f64 {
     let path = dir.join("raw.db");
     let conn = rusqlite::Connection::open(&path).expect("open raw.db");

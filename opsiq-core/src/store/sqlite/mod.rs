@@ -6,6 +6,14 @@
 //! its own changes), commits once, and only then answers each caller. Background writes
 //! (audit rows, usage) do not wake the writer one by one: they linger in a queue for at most
 //! `detached_linger` and go into the next transaction, with whatever waited-for write comes.
+//!
+//! Pipelined durability ([`Durability::Full`]): the writer commits with `synchronous = NORMAL`
+//! (the commit is written to the WAL, not yet synced) and hands the batch's callers to a syncer
+//! thread, which `fdatasync`s the WAL file and only then answers them; meanwhile the writer is
+//! already running the next batch. No caller is answered before its commit is on disk, as with
+//! `synchronous = FULL`, but the writer no longer waits for the disk between batches.
+//! Checkpoints stay on the writer, where `NORMAL` syncs the WAL before copying it into the
+//! database and the database before the WAL is reused.
 
 mod analytics;
 mod chats;
@@ -43,7 +51,8 @@ pub use migrations::SCHEMA_VERSION;
 /// How durable a commit is (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Every commit is fsynced: an acknowledged write survives power loss.
+    /// Every commit is fsynced before it is acknowledged: an acknowledged write survives power
+    /// loss. The sync runs on a thread of its own while the writer goes on with the next batch.
     Full,
     /// Commits survive a process crash; the last ones may be lost on power loss.
     Normal,
@@ -78,9 +87,12 @@ impl Default for SqliteConfig {
     }
 }
 
+/// What a write closure returned, boxed.
+type WriteResult = Result<Box<dyn Any + Send>>;
+
 /// A write queued for the writer thread, and where its result goes.
 enum Job {
-    Write(WriteFn, Sender<Result<Box<dyn Any + Send>>>),
+    Write(WriteFn, Sender<WriteResult>),
     /// A usage record that found the lingering queue full.
     Record(UsageRecord),
     /// Background writes are lingering (sent when the queue stops being empty).
@@ -103,6 +115,11 @@ pub struct WriterStats {
     pub queued: AtomicU64,
     /// Steps that merged full-text index segments while the writer was otherwise idle.
     pub merge_steps: AtomicU64,
+    /// `fdatasync`s of the WAL by the syncer ([`Durability::Full`]): one serves every batch
+    /// committed before it.
+    pub syncs: AtomicU64,
+    /// The last commit (counted as in `commits`) known to be on disk by a sync of the syncer.
+    pub durable_commits: AtomicU64,
 }
 
 pub struct SqliteStore {
@@ -214,6 +231,16 @@ impl SqliteStore {
         let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         let stats = Arc::new(WriterStats::default());
         let lingering = Arc::new(Mutex::new(Vec::new()));
+        let syncer = match config.durability {
+            Durability::Full => {
+                // The syncer makes each commit durable before its callers hear of it, so the
+                // writer's own commits need not wait for the disk (see the module's docs).
+                conn.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(db_err)?;
+                Some(Syncer::start(wal_path(&conn, path), stats.clone())?)
+            }
+            Durability::Normal => None,
+        };
         let writer = Writer {
             conn,
             jobs: rx,
@@ -221,6 +248,7 @@ impl SqliteStore {
             max_batch: config.max_batch,
             linger: config.detached_linger,
             stats: stats.clone(),
+            syncer,
         };
         let writer = std::thread::Builder::new()
             .name("opsiq-sqlite-writer".into())
@@ -697,6 +725,9 @@ struct Writer {
     max_batch: usize,
     linger: Duration,
     stats: Arc<WriterStats>,
+    /// Where committed batches go to be synced before their callers are answered; `None`
+    /// answers them at once ([`Durability::Normal`]).
+    syncer: Option<Syncer>,
 }
 
 impl Writer {
@@ -748,11 +779,18 @@ impl Writer {
             if writes > 0 || batch.iter().any(|j| matches!(j, Job::Flush(_))) {
                 // Background writes (audit rows, usage) touch no full-text index.
                 let indexed = batch.iter().any(|j| matches!(j, Job::Write(..)));
-                if commit_batch(&self.conn, records, batch) {
-                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                let mut settled = commit_batch(&self.conn, records, batch);
+                if settled.committed.is_ok() {
+                    settled.commit = self.stats.commits.fetch_add(1, Ordering::Relaxed) + 1;
                     if indexed {
                         fts.wrote();
                     }
+                }
+                match &self.syncer {
+                    Some(syncer) if settled.committed.is_ok() && settled.waits() => {
+                        syncer.send(settled);
+                    }
+                    _ => settled.answer(Ok(())),
                 }
                 self.stats
                     .writes
@@ -775,9 +813,9 @@ impl Writer {
     }
 }
 
-/// Runs a batch in one transaction and answers every waiting caller after the commit.
-/// Returns whether the commit succeeded.
-fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job>) -> bool {
+/// Runs a batch in one transaction. The callers are answered by the [`Settled`] it returns,
+/// once the commit is durable.
+fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job>) -> Settled {
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
     let begun = run(conn, "BEGIN IMMEDIATE").map_err(db_err);
@@ -803,14 +841,137 @@ fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job
         tracing::error!(error = %e, "commit failed; the batch was rolled back");
         let _ = run(conn, "ROLLBACK");
     }
-    for (reply, out) in replies {
-        let _ = reply.send(match &committed {
-            Ok(()) => out,
-            Err(e) => Err(e.clone()),
+    Settled {
+        committed,
+        commit: 0,
+        replies,
+        flushes,
+    }
+}
+
+/// A batch run and committed (or not), with the callers still to be answered.
+struct Settled {
+    committed: Result<()>,
+    /// The commit's number (see `WriterStats::commits`), once committed.
+    commit: u64,
+    replies: Vec<(Sender<WriteResult>, WriteResult)>,
+    flushes: Vec<Sender<()>>,
+}
+
+impl Settled {
+    /// Whether anybody waits for this batch.
+    fn waits(&self) -> bool {
+        !self.replies.is_empty() || !self.flushes.is_empty()
+    }
+
+    /// Answers every caller: a write gets its own result when the batch was committed and
+    /// `durable` (the commit reached the disk), or the error that stopped it.
+    fn answer(self, durable: Result<()>) {
+        let settled = self.committed.and(durable);
+        for (reply, out) in self.replies {
+            let _ = reply.send(match &settled {
+                Ok(()) => out,
+                Err(e) => Err(e.clone()),
+            });
+        }
+        for reply in self.flushes {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// The WAL file of the writer's database.
+fn wal_path(conn: &Connection, path: &Path) -> PathBuf {
+    let db = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| path.to_path_buf(), PathBuf::from);
+    let mut wal = db.into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// The syncer thread's end of the pipe: committed batches, in commit order.
+struct Syncer {
+    batches: Option<Sender<Settled>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(wal: PathBuf, stats: Arc<WriterStats>) -> Result<Syncer> {
+        let (tx, rx) = mpsc::channel::<Settled>();
+        let thread = std::thread::Builder::new()
+            .name("opsiq-sqlite-sync".into())
+            .spawn(move || sync_loop(&wal, &rx, &stats))
+            .map_err(|e| Error::Internal(format!("cannot start the sync thread: {e}")))?;
+        Ok(Syncer {
+            batches: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, settled: Settled) {
+        if let Some(tx) = &self.batches
+            && let Err(mpsc::SendError(settled)) = tx.send(settled)
+        {
+            // The syncer is gone (it cannot be while the writer holds this end): say so
+            // rather than acknowledge a commit nobody made durable.
+            settled.answer(Err(Error::Unavailable {
+                part: "database",
+                reason: "the sync thread has stopped".into(),
+            }));
+        }
+    }
+}
+
+impl Drop for Syncer {
+    /// Lets the syncer answer what it holds, then waits for it.
+    fn drop(&mut self) {
+        self.batches.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Syncs the WAL once for every batch waiting, then answers their callers, until the writer
+/// closes the pipe.
+fn sync_loop(wal: &Path, batches: &Receiver<Settled>, stats: &WriterStats) {
+    let mut file: Option<(std::fs::File, u64)> = None;
+    while let Ok(first) = batches.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(batches.try_iter());
+        let synced = sync_wal(wal, &mut file).map_err(|e| {
+            tracing::error!(error = %e, wal = %wal.display(), "cannot sync the WAL; its commits are answered with an error");
+            Error::Unavailable {
+                part: "database",
+                reason: format!("the commit could not be made durable: {e}"),
+            }
         });
+        stats.syncs.fetch_add(1, Ordering::Relaxed);
+        if synced.is_ok()
+            && let Some(last) = waiting.iter().map(|s| s.commit).max()
+        {
+            stats.durable_commits.fetch_max(last, Ordering::Relaxed);
+        }
+        for settled in waiting {
+            settled.answer(synced.clone());
+        }
     }
-    for reply in flushes {
-        let _ = reply.send(());
+}
+
+/// `fdatasync`s the WAL file. The file is opened once and again only if it was replaced (SQLite
+/// reuses it in place while the writer's connection is open).
+fn sync_wal(wal: &Path, file: &mut Option<(std::fs::File, u64)>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(wal)?);
+    #[cfg(not(unix))]
+    let inode = 0;
+    if file.as_ref().is_none_or(|(_, open)| *open != inode) {
+        *file = Some((std::fs::File::open(wal)?, inode));
     }
-    committed.is_ok()
+    match file {
+        Some((f, _)) => f.sync_data(),
+        None => Ok(()),
+    }
 }

@@ -80,6 +80,65 @@ fn concurrent_writes_share_one_commit_and_all_land() {
 }
 
 #[test]
+fn with_full_durability_a_write_is_answered_only_once_its_commit_is_synced() {
+    let (_dir, store) = store();
+    let opsiq = Opsiq::new(store.clone());
+    let stats = store.stats();
+    for n in 0..20 {
+        opsiq
+            .write(move |w| w.insert_workspace(&format!("w{n}"), Timestamp::now()))
+            .unwrap();
+        // Nothing else writes: the write's commit is the last one, and it is on disk.
+        let commits = stats.commits.load(Ordering::Relaxed);
+        assert_eq!(
+            stats.durable_commits.load(Ordering::Relaxed),
+            commits,
+            "write {n} was answered before its commit was synced"
+        );
+    }
+    // Many writers at once: every write lands, and one sync serves several commits' callers
+    // or at least never more syncs than commits.
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let opsiq = opsiq.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    opsiq
+                        .write(move |w| w.insert_workspace(&format!("t{t}-{i}"), Timestamp::now()))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(opsiq.list_workspaces().unwrap().len(), 20 + 16 * 20);
+    let (commits, syncs) = (
+        stats.commits.load(Ordering::Relaxed),
+        stats.syncs.load(Ordering::Relaxed),
+    );
+    assert!(syncs <= commits, "{syncs} syncs for {commits} commits");
+    assert_eq!(stats.durable_commits.load(Ordering::Relaxed), commits);
+}
+
+#[test]
+fn with_normal_durability_no_sync_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig {
+        durability: super::Durability::Normal,
+        ..SqliteConfig::default()
+    };
+    let store = Arc::new(SqliteStore::open(&dir.path().join("t.db"), config).unwrap());
+    let opsiq = Opsiq::new(store.clone());
+    opsiq
+        .write(|w| w.insert_workspace("w", Timestamp::now()))
+        .unwrap();
+    assert_eq!(opsiq.list_workspaces().unwrap().len(), 1);
+    assert_eq!(store.stats().syncs.load(Ordering::Relaxed), 0);
+}
+
+#[test]
 fn a_failing_write_drops_only_its_own_changes() {
     let (_dir, store) = store();
     let opsiq = Opsiq::new(store.clone());
