@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::types::{Id, Timestamp, random_base62};
+use crate::types::{Id, Timestamp, sortable_base62};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum EventType {
@@ -78,11 +78,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(workspace_id: Id, event: EventType, data: Value) -> Self {
+        let created_at = Timestamp::now();
         Event {
-            id: format!("evt_{}", random_base62(24)),
+            // Time-ordered, so that the outbox's unique index on `id` grows at its end.
+            id: format!("evt_{}", sortable_base62(created_at, 24)),
             workspace_id,
             event,
-            created_at: Timestamp::now(),
+            created_at,
             data,
         }
     }
