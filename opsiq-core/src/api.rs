@@ -14,7 +14,7 @@ use crate::catalog::{Action, Output, Rendered};
 use crate::idempotency::{self, Claim, Held, Record};
 use crate::keys::{self, Principal};
 use crate::ratelimit::RateState;
-use crate::service::{Call, Opsiq};
+use crate::service::{Call, Opsiq, Verified};
 use crate::store::UsageRecord;
 use crate::types::{Id, RequestId, Timestamp};
 use crate::{Error, Result};
@@ -174,13 +174,33 @@ impl Opsiq {
             ));
         }
         let hash = keys::hash(token);
-        let key = self.read(|r| r.key_by_hash(&hash))?.ok_or_else(|| {
-            Error::Unauthorized("the API key is not valid (it may have been rotated)".into())
+        // The key generation is read in the same snapshot as the key, and as the request's
+        // own reads when they share one view: a key changed or revoked by any process is
+        // read afresh at the next request.
+        let verified = self.read(|r| {
+            let generation = r.key_generation()?;
+            if let Some(kept) = self.key_cache().get(generation, &hash) {
+                return Ok(Some(kept));
+            }
+            let Some(key) = r.key_by_hash(&hash)? else {
+                return Ok(None);
+            };
+            let verified = match key.revoked_at {
+                Some(_) => Verified::Revoked,
+                None => Verified::Active(Principal::from_key(&key)),
+            };
+            self.key_cache().keep(generation, &hash, &verified);
+            Ok(Some(verified))
         })?;
-        if key.revoked_at.is_some() {
-            return Err(Error::Unauthorized("the API key has been revoked".into()));
+        match verified {
+            Some(Verified::Active(principal)) => Ok(principal),
+            Some(Verified::Revoked) => {
+                Err(Error::Unauthorized("the API key has been revoked".into()))
+            }
+            None => Err(Error::Unauthorized(
+                "the API key is not valid (it may have been rotated)".into(),
+            )),
         }
-        Ok(Principal::from_key(&key))
     }
 
     /// Handles one API request end to end. Never panics on client input; every outcome,

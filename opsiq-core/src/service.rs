@@ -26,6 +26,54 @@ pub struct Opsiq {
     rate_limits: Arc<RateLimits>,
     /// When each key's `last_used_at` was last written by this process.
     touched: Arc<Mutex<HashMap<Id, Instant>>>,
+    /// Keys verified by this process (see [`KeyCache`]).
+    key_cache: Arc<KeyCache>,
+}
+
+/// What a key's secret verified to: the key's principal, or that it was revoked.
+#[derive(Debug, Clone)]
+pub(crate) enum Verified {
+    Active(Principal),
+    Revoked,
+}
+
+/// Keys verified by this process, by secret hash, kept while the store's key generation (see
+/// [`crate::store::KeyReads::key_generation`]) stays where it was when they were read: any
+/// change to any key, by any process, empties it. Hashes that match no key are not kept, so
+/// guessed secrets cannot fill it.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    held: Mutex<(i64, HashMap<String, Verified>)>,
+}
+
+/// Keys kept at most; past it the cache starts again empty.
+const MAX_CACHED_KEYS: usize = 4096;
+
+impl KeyCache {
+    /// The key of `hash` as verified at `generation`, if it was.
+    pub(crate) fn get(&self, generation: i64, hash: &str) -> Option<Verified> {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.0 != generation {
+            return None;
+        }
+        held.1.get(hash).cloned()
+    }
+
+    /// Keeps what `hash` verified to at `generation` (a newer generation drops every key kept).
+    pub(crate) fn keep(&self, generation: i64, hash: &str, verified: &Verified) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.0 != generation {
+            if generation < held.0 {
+                // Read in an older snapshot than what is kept: keep nothing of it.
+                return;
+            }
+            *held = (generation, HashMap::new());
+        }
+        if held.1.len() >= MAX_CACHED_KEYS {
+            held.1.clear();
+        }
+        held.1.insert(hash.to_string(), verified.clone());
+    }
 }
 
 impl Opsiq {
@@ -36,6 +84,7 @@ impl Opsiq {
             catalog: Arc::new(Catalog::builtin()),
             rate_limits: Arc::new(RateLimits::default()),
             touched: Arc::default(),
+            key_cache: Arc::default(),
         }
     }
 
@@ -73,6 +122,10 @@ impl Opsiq {
 
     pub fn rate_limits(&self) -> &RateLimits {
         &self.rate_limits
+    }
+
+    pub(crate) fn key_cache(&self) -> &KeyCache {
+        &self.key_cache
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -63,6 +63,10 @@ pub trait KeyReads {
     /// The key whose secret hashes to `hash`, revoked or not.
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>>;
     fn keys(&self, workspace: Option<Id>) -> Result<Vec<ApiKey>>;
+    /// A number that moves whenever any key changes in a way that can change what it may do
+    /// (anything but its last use), by whichever process: what verified keys kept in memory
+    /// are checked against.
+    fn key_generation(&self) -> Result<i64>;
 }
 
 pub trait KeyWrites {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_usage.sql"),
     include_str!("0007_webhook_lease.sql"),
     include_str!("0008_fts_merge.sql"),
+    include_str!("0009_key_generation.sql"),
 ];
 
 /// The schema version this build expects.

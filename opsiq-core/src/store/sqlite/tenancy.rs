@@ -8,7 +8,7 @@ use crate::keys::{ApiKey, KEY_TOUCH_INTERVAL_MS, NewKey, Permissions};
 use crate::store::{KeyReads, KeyWrites, TenancyReads, TenancyWrites};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::types::{Email, Id, Timestamp};
-use crate::{Result, Scope};
+use crate::{Error, Result, Scope};
 
 fn workspace(r: &Row<'_>) -> rusqlite::Result<Workspace> {
     Ok(Workspace {
@@ -204,6 +204,16 @@ impl KeyReads for Db<'_> {
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
         one(self, &format!("{KEY} WHERE secret_hash = ?1"), [hash], key)
+    }
+
+    fn key_generation(&self) -> Result<i64> {
+        one(
+            self,
+            "SELECT generation FROM key_generation WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?
+        .ok_or_else(|| Error::Internal("the key_generation row is missing".into()))
     }
 
     fn keys(&self, workspace: Option<Id>) -> Result<Vec<ApiKey>> {
