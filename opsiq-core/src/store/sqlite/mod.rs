@@ -787,9 +787,7 @@ impl Writer {
                     }
                 }
                 match &self.syncer {
-                    Some(syncer) if settled.committed.is_ok() && settled.waits() => {
-                        syncer.send(settled);
-                    }
+                    Some(syncer) if settled.committed.is_ok() => syncer.send(settled),
                     _ => settled.answer(Ok(())),
                 }
                 self.stats
@@ -934,13 +932,42 @@ impl Drop for Syncer {
     }
 }
 
+/// How long a commit that nobody waits for (background audit rows and usage) may stay unsynced:
+/// it is synced with the next waited-for commit, or after this long, so that a read-only load
+/// costs a few syncs a second rather than one per background commit.
+const BACKGROUND_SYNC: Duration = Duration::from_millis(100);
+
 /// Syncs the WAL once for every batch waiting, then answers their callers, until the writer
-/// closes the pipe.
+/// closes the pipe. Batches nobody waits for are held for up to [`BACKGROUND_SYNC`].
 fn sync_loop(wal: &Path, batches: &Receiver<Settled>, stats: &WriterStats) {
     let mut file: Option<(std::fs::File, u64)> = None;
-    while let Ok(first) = batches.recv() {
-        let mut waiting = vec![first];
-        waiting.extend(batches.try_iter());
+    let mut held: Vec<Settled> = Vec::new();
+    let mut held_since = Instant::now();
+    let mut open = true;
+    while open || !held.is_empty() {
+        let next = if held.is_empty() {
+            batches.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            batches.recv_timeout(
+                (held_since + BACKGROUND_SYNC).saturating_duration_since(Instant::now()),
+            )
+        };
+        match next {
+            Ok(settled) => {
+                if held.is_empty() {
+                    held_since = Instant::now();
+                }
+                held.push(settled);
+                held.extend(batches.try_iter());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => open = false,
+        }
+        let due =
+            !open || held.iter().any(Settled::waits) || held_since.elapsed() >= BACKGROUND_SYNC;
+        if held.is_empty() || !due {
+            continue;
+        }
         let synced = sync_wal(wal, &mut file).map_err(|e| {
             tracing::error!(error = %e, wal = %wal.display(), "cannot sync the WAL; its commits are answered with an error");
             Error::Unavailable {
@@ -950,11 +977,11 @@ fn sync_loop(wal: &Path, batches: &Receiver<Settled>, stats: &WriterStats) {
         });
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         if synced.is_ok()
-            && let Some(last) = waiting.iter().map(|s| s.commit).max()
+            && let Some(last) = held.iter().map(|s| s.commit).max()
         {
             stats.durable_commits.fetch_max(last, Ordering::Relaxed);
         }
-        for settled in waiting {
+        for settled in held.drain(..) {
             settled.answer(synced.clone());
         }
     }

@@ -612,3 +612,26 @@ fn the_key_generation_moves_with_every_key_column_but_its_last_use() {
         );
     }
 }
+
+#[test]
+fn a_commit_nobody_waits_for_is_synced_soon_all_the_same() {
+    let (_dir, store) = store();
+    let stats = store.stats();
+    use crate::store::Store;
+    store.record(record(None, "tickets.get", Timestamp::now()));
+    // Background rows: nobody waits for their commit, yet it reaches the disk within about
+    // BACKGROUND_SYNC (100 ms) of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let commits = stats.commits.load(Ordering::Relaxed);
+        if commits > 0 && stats.durable_commits.load(Ordering::Relaxed) == commits {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a background commit was never synced ({commits} commits, {} durable)",
+            stats.durable_commits.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
