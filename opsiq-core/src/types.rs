@@ -570,8 +570,8 @@ impl fmt::Display for RequestId {
 }
 
 #[cfg(test)]
-mod sortable_tests {
-    use super::{Timestamp, sortable_base62};
+mod tests {
+    use super::*;
 
     #[test]
     fn sortable_ids_sort_by_time_and_keep_their_length() {
@@ -603,11 +603,6 @@ mod sortable_tests {
         assert_eq!(a[..9], b[..9]);
         assert_ne!(a, b);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn timestamps_format_as_the_time_crate_does() {

@@ -994,11 +994,9 @@ fn sync_wal(wal: &Path, file: &mut Option<(std::fs::File, u64)>) -> std::io::Res
     let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(wal)?);
     #[cfg(not(unix))]
     let inode = 0;
-    if file.as_ref().is_none_or(|(_, open)| *open != inode) {
-        *file = Some((std::fs::File::open(wal)?, inode));
-    }
-    match file {
-        Some((f, _)) => f.sync_data(),
-        None => Ok(()),
-    }
+    let wal_file = match file {
+        Some((f, open)) if *open == inode => f,
+        _ => &file.insert((std::fs::File::open(wal)?, inode)).0,
+    };
+    wal_file.sync_data()
 }

@@ -17,18 +17,29 @@ fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     (dir, Arc::new(store))
 }
 
-/// Waits (bounded) until the writer's queue holds `n` jobs.
-fn wait_for_queue(store: &SqliteStore, n: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while store.stats().queued.load(Ordering::Relaxed) < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "writes never queued: {} queued, {} written",
-            store.stats().queued.load(Ordering::Relaxed),
-            store.stats().writes.load(Ordering::Relaxed)
-        );
+/// Polls `done` until it holds, failing with `what` after `seconds`.
+fn wait_until(seconds: u64, done: impl Fn() -> bool, what: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", what());
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Waits (bounded) until the writer's queue holds `n` jobs.
+fn wait_for_queue(store: &SqliteStore, n: u64) {
+    let stats = store.stats();
+    wait_until(
+        30,
+        || stats.queued.load(Ordering::Relaxed) >= n,
+        || {
+            format!(
+                "writes never queued: {} queued, {} written",
+                stats.queued.load(Ordering::Relaxed),
+                stats.writes.load(Ordering::Relaxed)
+            )
+        },
+    );
 }
 
 #[test]
@@ -509,13 +520,18 @@ fn bearer(secret: &str) -> String {
     format!("Bearer {secret}")
 }
 
+/// A new install's workspace and a `tickets.read` key in it.
+fn issue_key(opsiq: &Opsiq) -> crate::keys::IssuedKey {
+    let (workspace, _) = opsiq.bootstrap().unwrap().unwrap();
+    opsiq
+        .create_key(workspace.id, None, "k", &[Scope::TicketsRead])
+        .unwrap()
+}
+
 #[test]
 fn a_key_changed_by_another_process_takes_effect_at_the_next_request() {
     let (_dir, server, cli) = two_processes();
-    let (workspace, _) = cli.bootstrap().unwrap().unwrap();
-    let issued = cli
-        .create_key(workspace.id, None, "k", &[Scope::TicketsRead])
-        .unwrap();
+    let issued = issue_key(&cli);
     let auth = bearer(&issued.secret);
     // Verified twice: the second time from what the server keeps.
     for _ in 0..2 {
@@ -555,11 +571,9 @@ fn a_key_changed_by_another_process_takes_effect_at_the_next_request() {
 
 #[test]
 fn the_key_generation_moves_with_every_key_column_but_its_last_use() {
-    let (_dir, opsiq, _) = two_processes();
-    let (workspace, _) = opsiq.bootstrap().unwrap().unwrap();
-    let issued = opsiq
-        .create_key(workspace.id, None, "k", &[Scope::TicketsRead])
-        .unwrap();
+    let (dir, store) = store();
+    let opsiq = Opsiq::new(store);
+    let issued = issue_key(&opsiq);
     let generation = || opsiq.read(|r| r.key_generation()).unwrap();
     let id = issued.key.id;
     let before = generation();
@@ -583,8 +597,7 @@ fn the_key_generation_moves_with_every_key_column_but_its_last_use() {
     assert!(generation() > before);
     // Every column of api_keys but last_used_at is in the trigger: a column added later must
     // be added there too (or named here as one that cannot change what a key may do).
-    let path = _dir.path().join("t.db");
-    let conn = rusqlite::Connection::open(path).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
     let trigger: String = conn
         .query_row(
             "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'api_keys_changed'",
@@ -621,17 +634,18 @@ fn a_commit_nobody_waits_for_is_synced_soon_all_the_same() {
     store.record(record(None, "tickets.get", Timestamp::now()));
     // Background rows: nobody waits for their commit, yet it reaches the disk within about
     // BACKGROUND_SYNC (100 ms) of it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let commits = stats.commits.load(Ordering::Relaxed);
-        if commits > 0 && stats.durable_commits.load(Ordering::Relaxed) == commits {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a background commit was never synced ({commits} commits, {} durable)",
-            stats.durable_commits.load(Ordering::Relaxed)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until(
+        10,
+        || {
+            let commits = stats.commits.load(Ordering::Relaxed);
+            commits > 0 && stats.durable_commits.load(Ordering::Relaxed) == commits
+        },
+        || {
+            format!(
+                "a background commit was never synced ({} commits, {} durable)",
+                stats.commits.load(Ordering::Relaxed),
+                stats.durable_commits.load(Ordering::Relaxed)
+            )
+        },
+    );
 }
