@@ -7,7 +7,7 @@ use crate::{Error, Result};
 
 /// Each entry moves the schema from version `i` to `i + 1`. Append only: never edit one that
 /// has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_public_api.sql"),
     include_str!("0003_webhooks.sql"),
@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0007_webhook_lease.sql"),
     include_str!("0008_fts_merge.sql"),
     include_str!("0009_key_generation.sql"),
+    include_str!("0010_ticket_customer.sql"),
 ];
 
 /// The schema version this build expects.

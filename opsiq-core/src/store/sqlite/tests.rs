@@ -649,3 +649,132 @@ fn a_commit_nobody_waits_for_is_synced_soon_all_the_same() {
         },
     );
 }
+
+fn contact_fields(name: &str, email: &str) -> crate::contacts::ContactFields {
+    crate::contacts::ContactFields {
+        name: Some(name.into()),
+        email: Some(crate::types::Email::parse(email).unwrap()),
+        phone: None,
+        external_id: None,
+        tags: vec![],
+        attributes: Default::default(),
+    }
+}
+
+fn new_ticket(workspace: Id, contact: Id) -> crate::tickets::NewTicket {
+    crate::tickets::NewTicket {
+        workspace_id: workspace,
+        site_id: None,
+        contact_id: contact,
+        subject: "Parcel".into(),
+        body: "Never arrived".into(),
+        priority: crate::tickets::Priority::Normal,
+        department_id: None,
+        assignee_id: None,
+        tags: vec![],
+        source: "api".into(),
+    }
+}
+
+/// The customer's e-mail and name (copied onto each ticket so that reads join nothing).
+fn customer(opsiq: &Opsiq, workspace: Id, ticket: Id) -> (Option<String>, Option<String>) {
+    let t = opsiq
+        .read(|r| r.ticket(workspace, ticket))
+        .unwrap()
+        .unwrap();
+    (
+        t.customer_email.map(|e| e.as_str().to_string()),
+        t.customer_name,
+    )
+}
+
+#[test]
+fn a_ticket_shows_its_customer_as_the_contact_is_now() {
+    let (dir, store) = store();
+    let opsiq = Opsiq::new(store);
+    let (workspace, _) = opsiq.bootstrap().unwrap().unwrap();
+    let ws = workspace.id;
+    let now = Timestamp::now();
+    let (ada, bob, first, second) = opsiq
+        .write(move |w| {
+            let ada = w.insert_contact(ws, None, &contact_fields("Ada", "ada@example.com"), now)?;
+            let bob = w.insert_contact(ws, None, &contact_fields("Bob", "bob@example.com"), now)?;
+            let first = w.insert_ticket(&new_ticket(ws, ada), now)?;
+            let second = w.insert_ticket(&new_ticket(ws, ada), now)?;
+            Ok((ada, bob, first, second))
+        })
+        .unwrap();
+    let ada_now = (Some("ada@example.com".into()), Some("Ada".into()));
+    assert_eq!(customer(&opsiq, ws, first), ada_now);
+    // A change to the contact's e-mail or name reaches every one of its tickets.
+    opsiq
+        .write(move |w| {
+            w.update_contact(
+                ws,
+                ada,
+                &contact_fields("Ada L.", "ada@lovelace.example"),
+                now,
+            )
+        })
+        .unwrap();
+    let renamed = (Some("ada@lovelace.example".into()), Some("Ada L.".into()));
+    assert_eq!(customer(&opsiq, ws, first), renamed);
+    assert_eq!(customer(&opsiq, ws, second), renamed);
+    let listed = opsiq
+        .read(|r| r.tickets(ws, &crate::tickets::TicketFilter::default()))
+        .unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|t| t.customer_name.as_deref() == Some("Ada L."))
+    );
+    // A ticket moved to another contact (or inserted naming other values) takes that
+    // contact's, whoever wrote the row.
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.execute(
+        "UPDATE tickets SET contact_id = ?1 WHERE id = ?2",
+        rusqlite::params![bob.0, second.0],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO tickets (workspace_id, contact_id, customer_email, subject, body, status, priority, \
+         source, created_at, updated_at) VALUES (?1, ?2, 'stale@example.com', 's', 'b', 'open', 'low', 'api', 0, 0)",
+        rusqlite::params![ws.0, bob.0],
+    )
+    .unwrap();
+    let third = Id(conn.last_insert_rowid());
+    let bob_now = (Some("bob@example.com".into()), Some("Bob".into()));
+    assert_eq!(customer(&opsiq, ws, second), bob_now);
+    assert_eq!(customer(&opsiq, ws, third), bob_now);
+    assert_eq!(customer(&opsiq, ws, first), renamed);
+}
+
+#[test]
+fn the_customer_migration_fills_in_the_tickets_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        // A database as the build before migration 0010 left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in super::migrations::MIGRATIONS.iter().take(9).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
+             INSERT INTO contacts (id, workspace_id, name, email, email_norm, created_at, updated_at)
+                 VALUES (7, 1, 'Cy', 'Cy@Example.com', 'cy@example.com', 0, 0);
+             INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, source,
+                 created_at, updated_at) VALUES (1, 7, 's', 'b', 'open', 'low', 'api', 0, 0);",
+        )
+        .unwrap();
+    }
+    let opsiq = Opsiq::new(Arc::new(
+        SqliteStore::open(&path, SqliteConfig::default()).unwrap(),
+    ));
+    assert_eq!(
+        customer(&opsiq, Id(1), Id(1)),
+        (Some("Cy@Example.com".into()), Some("Cy".into()))
+    );
+}

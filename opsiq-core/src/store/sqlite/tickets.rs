@@ -1,4 +1,5 @@
-//! Ticket queries. The customer's e-mail and name come from the linked contact.
+//! Ticket queries. The customer's e-mail and name are the linked contact's, copied onto the
+//! ticket (migration 0010 keeps the copy current by trigger), so no read joins contacts.
 
 use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
@@ -10,9 +11,9 @@ use crate::store::{TicketReads, TicketWrites};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
 use crate::types::{Id, Timestamp};
 
-const TICKET: &str = "SELECT t.id, t.workspace_id, t.site_id, t.contact_id, c.email AS customer_email, \
-                      c.name AS customer_name, t.subject, t.body, t.status, t.priority, t.department_id, t.assignee_id, \
-                      t.tags, t.source, t.created_at, t.updated_at FROM tickets t JOIN contacts c ON c.id = t.contact_id";
+const TICKET: &str = "SELECT t.id, t.workspace_id, t.site_id, t.contact_id, t.customer_email, t.customer_name, \
+                      t.subject, t.body, t.status, t.priority, t.department_id, t.assignee_id, t.tags, t.source, \
+                      t.created_at, t.updated_at FROM tickets t";
 
 fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     let mut c = Cols::new(r);
@@ -86,9 +87,10 @@ impl TicketWrites for Db<'_> {
     fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Id> {
         exec(
             self,
-            "INSERT INTO tickets (workspace_id, site_id, contact_id, subject, body, status, priority, department_id, \
-             assignee_id, tags, source, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            "INSERT INTO tickets (workspace_id, site_id, contact_id, customer_email, customer_name, subject, body, \
+             status, priority, department_id, assignee_id, tags, source, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, c.email, c.name, ?4, ?5, 'open', ?6, ?7, ?8, ?9, ?10, ?11, ?11 \
+             FROM (SELECT 1) LEFT JOIN contacts c ON c.id = ?3",
             params![
                 t.workspace_id,
                 t.site_id,
