@@ -14,12 +14,6 @@
 //! `synchronous = FULL`, but the writer no longer waits for the disk between batches.
 //! Checkpoints stay on the writer, where `NORMAL` syncs the WAL before copying it into the
 //! database and the database before the WAL is reused.
-//!
-//! Kept snapshots: a read connection leaves its read transaction open when a read ends, and
-//! the next read on it reuses the transaction while nothing has been committed since (by any
-//! connection of any process; see [`snapshot`]), which spares it the locking of a new one.
-//! After each of its commits, and every second while idle, the writer ends the transactions
-//! idle connections keep over an older state, so that none holds back a checkpoint.
 
 mod analytics;
 mod chats;
@@ -28,7 +22,6 @@ mod kb;
 mod migrations;
 mod misc;
 mod proactive;
-mod snapshot;
 mod tenancy;
 #[cfg(test)]
 mod tests;
@@ -107,14 +100,11 @@ enum Job {
     Flush(Sender<()>),
 }
 
-/// How often an idle writer ends the read transactions kept over an out-of-date state.
-const IDLE_SWEEP: Duration = Duration::from_secs(1);
-
 /// Background writes waiting for the writer's next transaction, past which callers queue on
 /// the channel instead (and so wait when the writer falls behind).
 const MAX_LINGERING: usize = 4096;
 
-/// Counters of the writer (and of reads, `kept_reads`), for diagnostics and benchmarks.
+/// Counters of the writer, for diagnostics and benchmarks.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     /// Transactions committed.
@@ -130,9 +120,6 @@ pub struct WriterStats {
     pub syncs: AtomicU64,
     /// The last commit (counted as in `commits`) known to be on disk by a sync of the syncer.
     pub durable_commits: AtomicU64,
-    /// Reads that ran in the read transaction an earlier read left open on their connection,
-    /// nothing having been committed since.
-    pub kept_reads: AtomicU64,
 }
 
 pub struct SqliteStore {
@@ -141,162 +128,31 @@ pub struct SqliteStore {
     path: PathBuf,
     stats: Arc<WriterStats>,
     config: SqliteConfig,
-    pool: Arc<Pool>,
+    readers: Mutex<Readers>,
+    reader_free: Condvar,
     jobs: Mutex<Option<SyncSender<Job>>>,
     /// Usage records not yet taken by the writer; they do not wake it one by one.
     lingering: Arc<Mutex<Vec<UsageRecord>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The read connections, shared with the writer (which ends the out-of-date transactions of
-/// idle ones).
-#[derive(Default)]
-struct Pool {
-    readers: Mutex<Readers>,
-    /// Signalled when a connection becomes idle or is closed.
-    free: Condvar,
-}
-
-/// The read connections: those idle (the most recently idle last), and how many are open in
-/// all.
+/// The read connections: those idle, and how many are open in all.
 #[derive(Default)]
 struct Readers {
-    idle: Vec<ReadConn>,
+    idle: Vec<Connection>,
     open: usize,
-}
-
-/// How long a kept read transaction may be reused at most, however little is committed.
-const SNAPSHOT_REUSE: Duration = Duration::from_secs(1);
-
-impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Readers> {
-        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ends the read transactions that idle connections keep over a state no longer the
-    /// latest, so that none holds back a checkpoint. A connection that cannot end one is
-    /// closed.
-    fn end_stale(&self) {
-        let stale: Vec<ReadConn> = {
-            let mut readers = self.lock();
-            if !readers.idle.iter().any(ReadConn::stale) {
-                return;
-            }
-            let (stale, fresh) = std::mem::take(&mut readers.idle)
-                .into_iter()
-                .partition(ReadConn::stale);
-            readers.idle = fresh;
-            stale
-        };
-        let mut ended = Vec::with_capacity(stale.len());
-        let mut closed = 0;
-        for mut conn in stale {
-            match conn.end() {
-                Ok(()) => ended.push(conn),
-                Err(_) => closed += 1,
-            }
-        }
-        let mut readers = self.lock();
-        // They wait behind the connections still current, which the next reads take first.
-        readers.idle.splice(0..0, ended);
-        readers.open -= closed;
-        drop(readers);
-        self.free.notify_all();
-    }
-}
-
-/// A read connection, and the read transaction it keeps open between reads.
-struct ReadConn {
-    conn: Connection,
-    /// Declared after `conn`, so dropped after it: it points into the connection's wal-index.
-    changes: Option<snapshot::ChangeCounter>,
-    /// The transaction kept open: the wal-index commit counter when it began, and when.
-    kept: Option<(u32, Instant)>,
-}
-
-impl ReadConn {
-    fn open(path: &Path, config: &SqliteConfig) -> Result<ReadConn> {
-        let conn = open_connection(path, config, true)?;
-        // A first read maps the connection's wal-index.
-        conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
-            .map_err(db_err)?;
-        // SAFETY: kept in the same value as `conn` and dropped after it (field order).
-        let changes = unsafe { snapshot::ChangeCounter::of(&conn) };
-        Ok(ReadConn {
-            conn,
-            changes,
-            kept: None,
-        })
-    }
-
-    /// Whether the transaction kept open still sees the latest commit.
-    fn current(&self) -> bool {
-        match (&self.changes, self.kept) {
-            (Some(changes), Some((at, begun))) => {
-                changes.get() == at
-                    && !self.conn.is_autocommit()
-                    && begun.elapsed() < SNAPSHOT_REUSE
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether it keeps a transaction open over an older state.
-    fn stale(&self) -> bool {
-        !self.conn.is_autocommit() && !self.current()
-    }
-
-    /// Begins a read transaction, unless the one kept open is still current (then counted in
-    /// `kept`).
-    fn begin(&mut self, kept: &AtomicU64) -> rusqlite::Result<()> {
-        if self.current() {
-            kept.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        self.end()?;
-        // Read before the transaction takes its snapshot: a commit between the two only makes
-        // the snapshot look older than it is.
-        let at = self.changes.as_ref().map(snapshot::ChangeCounter::get);
-        run(&self.conn, "BEGIN")?;
-        self.kept = at.map(|at| (at, Instant::now()));
-        Ok(())
-    }
-
-    /// Ends the transaction, if one is open.
-    fn end(&mut self) -> rusqlite::Result<()> {
-        self.kept = None;
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        run(&self.conn, "COMMIT").or_else(|_| run(&self.conn, "ROLLBACK"))
-    }
-
-    /// After a read: keeps the transaction open while it is current, or ends it.
-    fn rest(&mut self) -> rusqlite::Result<()> {
-        if self.current() { Ok(()) } else { self.end() }
-    }
 }
 
 /// A read connection taken from the pool; it goes back when dropped, unless it was spoiled.
 struct Reader<'s> {
     store: &'s SqliteStore,
-    conn: Option<ReadConn>,
+    conn: Option<Connection>,
 }
 
 impl Reader<'_> {
     fn conn(&self) -> &Connection {
-        &self.read_conn().conn
-    }
-
-    fn read_conn(&self) -> &ReadConn {
         self.conn
             .as_ref()
-            .expect("a reader holds its connection until dropped")
-    }
-
-    fn read_conn_mut(&mut self) -> &mut ReadConn {
-        self.conn
-            .as_mut()
             .expect("a reader holds its connection until dropped")
     }
 
@@ -307,7 +163,7 @@ impl Reader<'_> {
 
     /// Takes the connection out of the pool's hands; it still counts as open, and comes back
     /// in another `Reader` (see `SqliteStore::give_back`).
-    fn keep(mut self) -> ReadConn {
+    fn keep(mut self) -> Connection {
         let conn = self
             .conn
             .take()
@@ -320,18 +176,17 @@ impl Reader<'_> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        let pool = &self.store.pool;
-        let mut readers = pool.lock();
-        // A connection left in a transaction it does not keep track of is closed, not reused.
-        match self
-            .conn
-            .take()
-            .filter(|c| c.kept.is_some() || c.conn.is_autocommit())
-        {
+        let mut readers = self
+            .store
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A connection left in a transaction (its user panicked) is closed, not reused.
+        match self.conn.take().filter(Connection::is_autocommit) {
             Some(conn) => readers.idle.push(conn),
             None => readers.open -= 1,
         }
-        pool.free.notify_one();
+        self.store.reader_free.notify_one();
     }
 }
 
@@ -339,7 +194,7 @@ impl Drop for Reader<'_> {
 /// connection, in a transaction, once the first read has opened it.
 struct View {
     store: u64,
-    conn: Option<ReadConn>,
+    conn: Option<Connection>,
     /// Counts the writes that ended the view.
     epoch: u64,
 }
@@ -386,9 +241,7 @@ impl SqliteStore {
             }
             Durability::Normal => None,
         };
-        let pool = Arc::new(Pool::default());
         let writer = Writer {
-            pool: pool.clone(),
             conn,
             jobs: rx,
             lingering: lingering.clone(),
@@ -407,7 +260,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             stats,
             config,
-            pool,
+            readers: Mutex::new(Readers::default()),
+            reader_free: Condvar::new(),
             jobs: Mutex::new(Some(tx)),
             lingering,
             writer: Mutex::new(Some(writer)),
@@ -450,7 +304,7 @@ impl SqliteStore {
                 conn: Some(conn),
             },
             None => match self.take_reader() {
-                Ok(mut reader) => match reader.read_conn_mut().begin(&self.stats.kept_reads) {
+                Ok(reader) => match run(reader.conn(), "BEGIN") {
                     Ok(()) => reader,
                     Err(e) => {
                         reader.spoil();
@@ -491,13 +345,13 @@ impl SqliteStore {
         }
     }
 
-    /// Returns a read connection to the pool, its transaction kept open while current.
-    fn give_back(&self, conn: ReadConn) {
-        let mut reader = Reader {
+    /// Ends a read connection's transaction and returns it to the pool.
+    fn give_back(&self, conn: Connection) {
+        let reader = Reader {
             store: self,
             conn: Some(conn),
         };
-        if reader.read_conn_mut().rest().is_err() {
+        if run(reader.conn(), "COMMIT").is_err() && run(reader.conn(), "ROLLBACK").is_err() {
             reader.spoil();
         }
     }
@@ -505,7 +359,7 @@ impl SqliteStore {
     /// An idle read connection, a new one while fewer than `max_readers` are open, or else
     /// the next one given back.
     fn take_reader(&self) -> Result<Reader<'_>> {
-        let mut readers = self.pool.lock();
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(conn) = readers.idle.pop() {
                 return Ok(Reader {
@@ -518,8 +372,7 @@ impl SqliteStore {
                 break;
             }
             readers = self
-                .pool
-                .free
+                .reader_free
                 .wait(readers)
                 .unwrap_or_else(PoisonError::into_inner);
         }
@@ -529,7 +382,7 @@ impl SqliteStore {
             store: self,
             conn: None,
         };
-        reader.conn = Some(ReadConn::open(&self.path, &self.config)?);
+        reader.conn = Some(open_connection(&self.path, &self.config, true)?);
         Ok(reader)
     }
 }
@@ -585,16 +438,16 @@ impl Store for SqliteStore {
         if let Some(shared) = self.shared_view(f) {
             return shared;
         }
-        let mut reader = self.take_reader()?;
-        // A deferred transaction (or the one kept, while current) gives the closure one
-        // consistent snapshot.
-        if let Err(e) = reader.read_conn_mut().begin(&self.stats.kept_reads) {
+        let reader = self.take_reader()?;
+        let conn = reader.conn();
+        // A deferred transaction gives the closure one consistent snapshot.
+        if let Err(e) = run(conn, "BEGIN") {
             reader.spoil();
             return Err(db_err(e));
         }
-        let out = f(&Db(reader.conn()));
-        let end = reader.read_conn_mut().rest().map_err(db_err);
-        if end.is_err() {
+        let out = f(&Db(conn));
+        let end = run(conn, "COMMIT").map_err(db_err);
+        if end.is_err() && run(conn, "ROLLBACK").is_err() {
             reader.spoil();
         }
         out.and(end)
@@ -674,12 +527,7 @@ impl Store for SqliteStore {
     }
 
     fn health(&self, thorough: bool) -> Result<StoreHealth> {
-        let mut reader = self.take_reader()?;
-        // Read as of now, not in a transaction kept from an earlier read.
-        if let Err(e) = reader.read_conn_mut().end() {
-            reader.spoil();
-            return Err(db_err(e));
-        }
+        let reader = self.take_reader()?;
         let conn = reader.conn();
         let pragma = |name: &str| -> Result<String> {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| {
@@ -871,8 +719,6 @@ fn write_records(conn: &Connection, records: &[UsageRecord]) {
 
 /// The writer thread: its connection, its queue, and the background writes lingering for it.
 struct Writer {
-    /// The read connections, whose out-of-date kept transactions it ends.
-    pool: Arc<Pool>,
     conn: Connection,
     jobs: Receiver<Job>,
     lingering: Arc<Mutex<Vec<UsageRecord>>>,
@@ -888,23 +734,22 @@ impl Writer {
     fn run(self) {
         let mut fts = FtsMerge::new();
         loop {
-            // Upkeep runs only while no job waits, one short step at a time. While idle, the
-            // writer also ends, every second, the kept read transactions that other processes'
-            // commits have put out of date.
-            let wait = fts.due().map_or(IDLE_SWEEP, |due| {
-                due.saturating_duration_since(Instant::now())
-                    .min(IDLE_SWEEP)
-            });
-            let first = match self.jobs.recv_timeout(wait) {
-                Ok(job) => Ok(job),
-                Err(RecvTimeoutError::Timeout) => {
-                    if fts.due().is_some_and(|due| due <= Instant::now()) && fts.step(&self.conn) {
-                        self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
+            // Upkeep runs only while no job waits, one short step at a time.
+            let first = match fts.due() {
+                None => self.jobs.recv(),
+                Some(due) => match self
+                    .jobs
+                    .recv_timeout(due.saturating_duration_since(Instant::now()))
+                {
+                    Ok(job) => Ok(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if fts.step(&self.conn) {
+                            self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
                     }
-                    self.pool.end_stale();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+                    Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+                },
             };
             let closed = first.is_err();
             let mut batch: Vec<Job> = first.into_iter().collect();
@@ -940,8 +785,6 @@ impl Writer {
                     if indexed {
                         fts.wrote();
                     }
-                    // The transactions idle readers kept are out of date now.
-                    self.pool.end_stale();
                 }
                 match &self.syncer {
                     Some(syncer) if settled.committed.is_ok() => syncer.send(settled),

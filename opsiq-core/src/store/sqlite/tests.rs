@@ -779,94 +779,26 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
     );
 }
 
-/// Checkpoints the database from a connection of its own (as another process would) and
-/// returns the WAL's frames and how many of them are in the database now.
-fn checkpoint(conn: &rusqlite::Connection) -> (i64, i64) {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })
-    .unwrap()
-}
-
 #[test]
-fn a_kept_read_transaction_is_reused_only_while_nothing_was_committed_by_anyone() {
+fn the_wal_starts_over_while_writes_and_reads_alternate() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let store = Arc::new(SqliteStore::open(&path, SqliteConfig::default()).unwrap());
-    let opsiq = Opsiq::new(store.clone());
-    opsiq.create_workspace("a", "a.example").unwrap();
-    let count = || opsiq.list_workspaces().unwrap().len();
-    let kept = || store.stats().kept_reads.load(Ordering::Relaxed);
-    // With nothing committed in between, a read runs in the transaction the last one kept.
-    let before = kept();
-    wait_until(
-        10,
-        || {
-            count();
-            kept() > before
-        },
-        || "no read reused a kept transaction".into(),
-    );
-    // A commit of another process is seen by the very next read.
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other
-        .execute(
-            "INSERT INTO workspaces (name, created_at) VALUES ('b', 0)",
-            [],
-        )
-        .unwrap();
-    assert_eq!(count(), 2);
-    // And one of this store's writer.
-    opsiq.create_workspace("c", "c.example").unwrap();
-    assert_eq!(count(), 3);
-    let before = kept();
-    assert_eq!(count(), 3);
-    assert!(
-        kept() > before,
-        "the read after a read reuses its transaction"
-    );
-}
-
-#[test]
-fn kept_read_transactions_do_not_hold_back_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let opsiq = Opsiq::open(&path).unwrap();
-    opsiq.create_workspace("a", "a.example").unwrap();
-    // A read keeps its transaction open on an idle connection.
-    opsiq.list_workspaces().unwrap();
-    // This store's commits: the writer ends the kept transaction after each.
-    for i in 0..5 {
+    let config = SqliteConfig {
+        durability: super::Durability::Normal,
+        ..SqliteConfig::default()
+    };
+    let opsiq = Opsiq::open_with(&path, config).unwrap();
+    let wal = dir.path().join("t.db-wal");
+    let mut largest = 0;
+    // Each write commits a few pages; 1,500 of them made a WAL of about 40 MB when read
+    // transactions kept open between reads stopped it from starting over (5c4e995, reverted).
+    for i in 0..1500 {
         opsiq
             .create_workspace(&format!("w{i}"), "w.example")
             .unwrap();
+        opsiq.list_workspaces().unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
-    let other = rusqlite::Connection::open(&path).unwrap();
-    let (frames, copied) = checkpoint(&other);
-    assert!(frames > 0);
-    assert_eq!(
-        copied, frames,
-        "an idle read transaction held back the checkpoint"
-    );
-    // Another process's commits: the idle writer ends it within a second or so. (The read
-    // starts while the WAL holds frames not yet copied, so that its snapshot pins them.)
-    let insert = |name: &str| {
-        other
-            .execute(
-                "INSERT INTO workspaces (name, created_at) VALUES (?1, 0)",
-                [name],
-            )
-            .unwrap()
-    };
-    insert("b");
-    opsiq.list_workspaces().unwrap();
-    insert("c");
-    wait_until(
-        10,
-        || {
-            let (frames, copied) = checkpoint(&other);
-            frames == copied
-        },
-        || format!("still held back: {:?}", checkpoint(&other)),
-    );
+    // SQLite checkpoints at 1000 frames of 4 KiB; allow for a few checkpoints falling behind.
+    assert!(largest < 12 << 20, "the WAL grew to {largest} bytes");
 }
