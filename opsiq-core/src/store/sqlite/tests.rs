@@ -747,6 +747,23 @@ fn a_ticket_shows_its_customer_as_the_contact_is_now() {
     assert_eq!(customer(&opsiq, ws, second), bob_now);
     assert_eq!(customer(&opsiq, ws, third), bob_now);
     assert_eq!(customer(&opsiq, ws, first), renamed);
+    // A write to the copy itself is put back; a contact row replaced whole reaches its tickets.
+    conn.execute(
+        "UPDATE tickets SET customer_name = 'Mallory' WHERE id = ?1",
+        [third.0],
+    )
+    .unwrap();
+    assert_eq!(customer(&opsiq, ws, third), bob_now);
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    conn.execute(
+        "REPLACE INTO contacts (id, workspace_id, name, email, email_norm, created_at, updated_at) \
+         VALUES (?1, ?2, 'Robert', 'robert@example.com', 'robert@example.com', 0, 0)",
+        rusqlite::params![bob.0, ws.0],
+    )
+    .unwrap();
+    let robert = (Some("robert@example.com".into()), Some("Robert".into()));
+    assert_eq!(customer(&opsiq, ws, second), robert);
+    assert_eq!(customer(&opsiq, ws, third), robert);
 }
 
 #[test]
