@@ -21,14 +21,6 @@ WHEN NEW.customer_email IS NOT (SELECT email FROM contacts WHERE id = NEW.contac
     WHERE id = NEW.id;
 END;
 
-CREATE TRIGGER tickets_customer_moved AFTER UPDATE OF contact_id ON tickets
-WHEN OLD.contact_id IS NOT NEW.contact_id BEGIN
-    UPDATE tickets SET
-        customer_email = (SELECT email FROM contacts WHERE id = NEW.contact_id),
-        customer_name = (SELECT name FROM contacts WHERE id = NEW.contact_id)
-    WHERE id = NEW.id;
-END;
-
 CREATE TRIGGER contacts_customer_changed AFTER UPDATE OF email, name ON contacts
 WHEN OLD.email IS NOT NEW.email OR OLD.name IS NOT NEW.name BEGIN
     UPDATE tickets SET customer_email = NEW.email, customer_name = NEW.name
@@ -42,8 +34,9 @@ CREATE TRIGGER contacts_customer_inserted AFTER INSERT ON contacts BEGIN
       AND (customer_email IS NOT NEW.email OR customer_name IS NOT NEW.name);
 END;
 
--- A write to the copy itself is put back to the contact's values.
-CREATE TRIGGER tickets_customer_written AFTER UPDATE OF customer_email, customer_name ON tickets
+-- A ticket moved to another contact takes that contact's values, and a write to the copy
+-- itself is put back to them.
+CREATE TRIGGER tickets_customer_written AFTER UPDATE OF contact_id, customer_email, customer_name ON tickets
 WHEN NEW.customer_email IS NOT (SELECT email FROM contacts WHERE id = NEW.contact_id)
   OR NEW.customer_name IS NOT (SELECT name FROM contacts WHERE id = NEW.contact_id) BEGIN
     UPDATE tickets SET
