@@ -12,11 +12,13 @@
 //! thread, which `fdatasync`s the WAL file and only then answers them; meanwhile the writer is
 //! already running the next batch. No caller is answered before its commit is on disk, as with
 //! `synchronous = FULL`, but the writer no longer waits for the disk between batches.
-//! Checkpoints stay on the writer, where `NORMAL` syncs the WAL before copying it into the
-//! database and the database before the WAL is reused.
+//! Checkpoints run on a checkpointer thread of their own, with the writer checkpointing itself
+//! only when the WAL grows long (see `checkpoint`); `NORMAL` syncs the WAL before copying it
+//! into the database and the database before the WAL is reused.
 
 mod analytics;
 mod chats;
+mod checkpoint;
 mod contacts;
 mod kb;
 mod migrations;
@@ -44,6 +46,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Reads, Store, StoreHealth, UsageRecord, WriteFn, Writes, write_usage};
 use crate::{Error, Result};
+use checkpoint::Checkpoints;
 use upkeep::FtsMerge;
 
 pub use migrations::SCHEMA_VERSION;
@@ -241,6 +244,7 @@ impl SqliteStore {
             }
             Durability::Normal => None,
         };
+        let checkpoints = Checkpoints::start(&conn, path, &config)?;
         let writer = Writer {
             conn,
             jobs: rx,
@@ -249,6 +253,7 @@ impl SqliteStore {
             linger: config.detached_linger,
             stats: stats.clone(),
             syncer,
+            checkpoints,
         };
         let writer = std::thread::Builder::new()
             .name("opsiq-sqlite-writer".into())
@@ -728,10 +733,11 @@ struct Writer {
     /// Where committed batches go to be synced before their callers are answered; `None`
     /// answers them at once ([`Durability::Normal`]).
     syncer: Option<Syncer>,
+    checkpoints: Checkpoints,
 }
 
 impl Writer {
-    fn run(self) {
+    fn run(mut self) {
         let mut fts = FtsMerge::new();
         loop {
             // Upkeep runs only while no job waits, one short step at a time.
@@ -745,6 +751,7 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if fts.step(&self.conn) {
                             self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
+                            self.checkpoints.committed(&self.conn);
                         }
                         continue;
                     }
@@ -786,9 +793,13 @@ impl Writer {
                         fts.wrote();
                     }
                 }
+                let committed = settled.committed.is_ok();
                 match &self.syncer {
-                    Some(syncer) if settled.committed.is_ok() => syncer.send(settled),
+                    Some(syncer) if committed => syncer.send(settled),
                     _ => settled.answer(Ok(())),
+                }
+                if committed {
+                    self.checkpoints.committed(&self.conn);
                 }
                 self.stats
                     .writes
