@@ -58,7 +58,7 @@ pub fn fingerprint(action: &str, parts: &[&[u8]]) -> String {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part);
     }
-    hex::encode(hash.finalize())
+    crate::keys::hex_sha256(hash.finalize().into())
 }
 
 /// The key's claim on the write that carries it, for the current-call hook.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -381,6 +381,9 @@ fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
     response
 }
 
+/// Checked once, at compile time, rather than by `insert` on every answer.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 fn json_response(status: u16, body: Vec<u8>, request_id: &RequestId) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() =
@@ -392,7 +395,7 @@ fn json_response(status: u16, body: Vec<u8>, request_id: &RequestId) -> Response
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-        headers.insert("x-request-id", value);
+        headers.insert(X_REQUEST_ID, value);
     }
     response
 }
