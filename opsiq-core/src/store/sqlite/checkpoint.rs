@@ -19,6 +19,7 @@
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -43,27 +44,46 @@ thread_local! {
 /// The writer's side: when to wake the checkpointer, and when to checkpoint itself.
 pub(super) struct Checkpoints {
     checkpointer: Checkpointer,
+    /// Held by whichever of the writer and the checkpointer runs a checkpoint: the writer's
+    /// own waits for one under way to end (it has copied most frames by then) rather than find
+    /// SQLite's checkpoint lock taken and leave the WAL growing.
+    running: Arc<Mutex<()>>,
     /// The WAL length at which the checkpointer is woken next.
     background_at: i32,
     /// The WAL length at which the writer checkpoints next.
     inline_at: i32,
     /// The WAL length after the previous commit: a shorter one means the WAL started over.
     frames: i32,
+    /// Whether a failed checkpoint was reported since the WAL last started over (a lasting
+    /// fault is reported once, not after every commit).
+    reported: bool,
 }
 
 impl Checkpoints {
-    /// Takes the automatic checkpoint away from the writer's connection (on the writer's
-    /// thread, whose commits the hook then counts) and starts the checkpointer.
-    pub(super) fn start(writer: &Connection, path: &Path, config: &SqliteConfig) -> Result<Self> {
+    /// Starts the checkpointer, then takes the automatic checkpoint away from the writer's
+    /// connection. Called before the writer's thread starts, so the hook counts the commits of
+    /// that thread alone. Should the checkpointer not start (its connection cannot be opened),
+    /// the writer keeps SQLite's automatic checkpoint inside its commits: `None`.
+    pub(super) fn start(writer: &Connection, path: &Path, config: &SqliteConfig) -> Option<Self> {
+        let running = Arc::new(Mutex::new(()));
+        let checkpointer = Checkpointer::start(path, config, running.clone())
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints in its commits");
+            })
+            .ok()?;
+        // The hook must always answer `Ok`: an error would make the `COMMIT` that called it
+        // report a failure after the batch was committed.
         writer.wal_hook(Some(|_, frames| {
             WAL_FRAMES.set(frames);
             Ok(())
         }));
-        Ok(Checkpoints {
-            checkpointer: Checkpointer::start(path, config)?,
+        Some(Checkpoints {
+            checkpointer,
+            running,
             background_at: BACKGROUND_EVERY,
             inline_at: INLINE_AT,
             frames: 0,
+            reported: false,
         })
     }
 
@@ -74,6 +94,7 @@ impl Checkpoints {
         if frames < self.frames {
             self.background_at = BACKGROUND_EVERY;
             self.inline_at = INLINE_AT;
+            self.reported = false;
         }
         self.frames = frames;
         if frames >= self.inline_at {
@@ -83,8 +104,13 @@ impl Checkpoints {
             // little or nothing left to copy.
             self.inline_at = frames + 1;
             self.background_at = frames + BACKGROUND_EVERY;
-            if let Err(e) = checkpoint(writer) {
-                tracing::warn!(error = %e, "the writer's checkpoint failed");
+            match checkpoint(writer, &self.running) {
+                Ok(_) => {}
+                Err(e) if !self.reported => {
+                    self.reported = true;
+                    tracing::warn!(error = %e, frames, "the writer's checkpoint failed; it tries again after each commit");
+                }
+                Err(_) => {}
             }
         } else if frames >= self.background_at {
             self.background_at = frames + BACKGROUND_EVERY;
@@ -93,11 +119,19 @@ impl Checkpoints {
     }
 }
 
-/// Runs a `PASSIVE` checkpoint: it copies what no reader still needs from the WAL, without
-/// waiting for any lock.
-fn checkpoint(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        .map_err(db_err)
+/// Runs a `PASSIVE` checkpoint, with `running` held: it copies what no reader still needs from
+/// the WAL, without waiting for readers. Answers whether another process's checkpoint was under
+/// way (SQLite's answer then is a row saying so, not an error), in which case nothing was copied.
+fn checkpoint(conn: &Connection, running: &Mutex<()>) -> Result<bool> {
+    let _running = running.lock().unwrap_or_else(PoisonError::into_inner);
+    let busy: i64 = conn
+        .prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")
+        .and_then(|mut pragma| pragma.query_row([], |r| r.get(0)))
+        .map_err(db_err)?;
+    if busy != 0 {
+        tracing::debug!("another process was checkpointing the WAL");
+    }
+    Ok(busy != 0)
 }
 
 /// The checkpointer thread and the way to wake it.
@@ -107,7 +141,7 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn start(path: &Path, config: &SqliteConfig) -> Result<Self> {
+    fn start(path: &Path, config: &SqliteConfig, running: Arc<Mutex<()>>) -> Result<Self> {
         // Its own connection, with the writer's settings: `synchronous = NORMAL` (or `FULL`)
         // syncs the WAL before copying it, and the database before the WAL may start over.
         let conn = open_connection(path, config, false)?;
@@ -119,7 +153,7 @@ impl Checkpointer {
             .name("opsiq-sqlite-checkpoint".into())
             .spawn(move || {
                 while rx.recv().is_ok() {
-                    if let Err(e) = checkpoint(&conn) {
+                    if let Err(e) = checkpoint(&conn, &running) {
                         tracing::warn!(error = %e, "a background checkpoint failed");
                     }
                 }

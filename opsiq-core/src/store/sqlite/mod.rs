@@ -244,7 +244,7 @@ impl SqliteStore {
             }
             Durability::Normal => None,
         };
-        let checkpoints = Checkpoints::start(&conn, path, &config)?;
+        let checkpoints = Checkpoints::start(&conn, path, &config);
         let writer = Writer {
             conn,
             jobs: rx,
@@ -733,7 +733,9 @@ struct Writer {
     /// Where committed batches go to be synced before their callers are answered; `None`
     /// answers them at once ([`Durability::Normal`]).
     syncer: Option<Syncer>,
-    checkpoints: Checkpoints,
+    /// `None` when the checkpointer could not start: SQLite's automatic checkpoint then runs
+    /// inside the writer's commits.
+    checkpoints: Option<Checkpoints>,
 }
 
 impl Writer {
@@ -751,7 +753,7 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if fts.step(&self.conn) {
                             self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
-                            self.checkpoints.committed(&self.conn);
+                            self.committed();
                         }
                         continue;
                     }
@@ -799,7 +801,7 @@ impl Writer {
                     _ => settled.answer(Ok(())),
                 }
                 if committed {
-                    self.checkpoints.committed(&self.conn);
+                    self.committed();
                 }
                 self.stats
                     .writes
@@ -808,6 +810,24 @@ impl Writer {
             if closed {
                 break;
             }
+        }
+        // The syncer answers the batches it holds before the connection closes (closing the
+        // last connection checkpoints the WAL and deletes it), then the checkpointer stops.
+        let Writer {
+            conn,
+            syncer,
+            checkpoints,
+            ..
+        } = self;
+        drop(syncer);
+        drop(checkpoints);
+        drop(conn);
+    }
+
+    /// After a commit: the checkpoints it calls for.
+    fn committed(&mut self) {
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.committed(&self.conn);
         }
     }
 
