@@ -796,60 +796,61 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
     );
 }
 
-#[test]
-fn the_wal_starts_over_while_writes_and_reads_alternate() {
+/// A store committing without syncs (the WAL's length is what these tests watch), and a way to
+/// read its WAL's length.
+fn store_watching_the_wal() -> (tempfile::TempDir, Opsiq, impl Fn() -> u64) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
     let config = SqliteConfig {
         durability: super::Durability::Normal,
         ..SqliteConfig::default()
     };
-    let opsiq = Opsiq::open_with(&path, config).unwrap();
+    let opsiq = Opsiq::open_with(dir.path().join("t.db"), config).unwrap();
     let wal = dir.path().join("t.db-wal");
+    let wal_len = move || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    (dir, opsiq, wal_len)
+}
+
+/// The WAL's length the tests allow: the writer checkpoints itself at 3000 frames of 4 KiB
+/// (about 12 MB, see `checkpoint`), and a few batches may land before the WAL starts over.
+const WAL_BOUND: u64 = 16 << 20;
+
+#[test]
+fn the_wal_starts_over_while_writes_and_reads_alternate() {
+    let (_dir, opsiq, wal_len) = store_watching_the_wal();
     let mut largest = 0;
     // Each write commits a few pages; 1,500 of them made a WAL of about 40 MB when read
-    // transactions kept open between reads stopped it from starting over (5c4e995, reverted).
+    // transactions kept open between reads stopped it from starting over (5c4e995, reverted),
+    // and as much without the writer's own checkpoint.
     for i in 0..1500 {
         opsiq
             .create_workspace(&format!("w{i}"), "w.example")
             .unwrap();
         opsiq.list_workspaces().unwrap();
-        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        largest = largest.max(wal_len());
     }
-    // The writer checkpoints itself at 3000 frames of 4 KiB (see `checkpoint`); allow for a
-    // few batches more.
-    assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
+    assert!(largest < WAL_BOUND, "the WAL grew to {largest} bytes");
 }
 
 #[test]
 fn the_wal_starts_over_under_a_steady_stream_of_writes() {
     // A checkpoint beside the writer never catches up with a steady stream of commits; the
-    // writer's own checkpoint past `INLINE_AT` frames lets the WAL start over all the same.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let config = SqliteConfig {
-        durability: super::Durability::Normal,
-        ..SqliteConfig::default()
-    };
-    let opsiq = Opsiq::open_with(&path, config).unwrap();
-    let wal = dir.path().join("t.db-wal");
+    // writer's own checkpoint past `INLINE_AT` frames lets the WAL start over all the same
+    // (without it, this grew the WAL past 80 MB).
+    let (_dir, opsiq, wal_len) = store_watching_the_wal();
     let largest = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
         for t in 0..4 {
-            let (opsiq, wal, largest) = (&opsiq, &wal, &largest);
+            let (opsiq, wal_len, largest) = (&opsiq, &wal_len, &largest);
             s.spawn(move || {
                 for i in 0..1500 {
                     opsiq
                         .create_workspace(&format!("w{t}-{i}"), "w.example")
                         .unwrap();
-                    let len = std::fs::metadata(wal).map_or(0, |m| m.len());
-                    largest.fetch_max(len, Ordering::Relaxed);
+                    largest.fetch_max(wal_len(), Ordering::Relaxed);
                 }
             });
         }
     });
-    // About 12 MB at `INLINE_AT`, and a few batches more; without the writer's own checkpoint
-    // this grew past 80 MB.
     let largest = largest.into_inner();
-    assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
+    assert!(largest < WAL_BOUND, "the WAL grew to {largest} bytes");
 }
