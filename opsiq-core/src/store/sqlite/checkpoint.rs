@@ -29,11 +29,11 @@ use crate::{Error, Result};
 
 /// WAL frames (pages of about 4 KB) committed between two background checkpoints: SQLite's own
 /// automatic checkpoint interval.
-pub(super) const BACKGROUND_EVERY: i32 = 1000;
+const BACKGROUND_EVERY: i32 = 1000;
 
 /// WAL frames past which the writer checkpoints itself, so that the WAL starts over (about
 /// 12 MB with 4 KB pages).
-pub(super) const INLINE_AT: i32 = 3000;
+const INLINE_AT: i32 = 3000;
 
 thread_local! {
     /// Frames in the WAL after the last commit on this thread's writer connection, as its WAL
@@ -104,13 +104,11 @@ impl Checkpoints {
             // little or nothing left to copy.
             self.inline_at = frames + 1;
             self.background_at = frames + BACKGROUND_EVERY;
-            match checkpoint(writer, &self.running) {
-                Ok(_) => {}
-                Err(e) if !self.reported => {
-                    self.reported = true;
-                    tracing::warn!(error = %e, frames, "the writer's checkpoint failed; it tries again after each commit");
-                }
-                Err(_) => {}
+            if let Err(e) = checkpoint(writer, &self.running)
+                && !self.reported
+            {
+                self.reported = true;
+                tracing::warn!(error = %e, frames, "the writer's checkpoint failed; it tries again after each commit");
             }
         } else if frames >= self.background_at {
             self.background_at = frames + BACKGROUND_EVERY;
@@ -120,9 +118,9 @@ impl Checkpoints {
 }
 
 /// Runs a `PASSIVE` checkpoint, with `running` held: it copies what no reader still needs from
-/// the WAL, without waiting for readers. Answers whether another process's checkpoint was under
-/// way (SQLite's answer then is a row saying so, not an error), in which case nothing was copied.
-fn checkpoint(conn: &Connection, running: &Mutex<()>) -> Result<bool> {
+/// the WAL, without waiting for readers. Another process's checkpoint under way is not an error
+/// (SQLite answers a row saying so, and nothing was copied); it is logged for diagnosis.
+fn checkpoint(conn: &Connection, running: &Mutex<()>) -> Result<()> {
     let _running = running.lock().unwrap_or_else(PoisonError::into_inner);
     let busy: i64 = conn
         .prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")
@@ -131,7 +129,7 @@ fn checkpoint(conn: &Connection, running: &Mutex<()>) -> Result<bool> {
     if busy != 0 {
         tracing::debug!("another process was checkpointing the WAL");
     }
-    Ok(busy != 0)
+    Ok(())
 }
 
 /// The checkpointer thread and the way to wake it.
@@ -142,8 +140,8 @@ struct Checkpointer {
 
 impl Checkpointer {
     fn start(path: &Path, config: &SqliteConfig, running: Arc<Mutex<()>>) -> Result<Self> {
-        // Its own connection, with the writer's settings: `synchronous = NORMAL` (or `FULL`)
-        // syncs the WAL before copying it, and the database before the WAL may start over.
+        // Its own connection, with the writer's `synchronous = NORMAL`, which syncs the WAL
+        // before copying it and the database before the WAL may start over.
         let conn = open_connection(path, config, false)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;

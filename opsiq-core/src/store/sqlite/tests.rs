@@ -787,9 +787,7 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
         )
         .unwrap();
     }
-    let opsiq = Opsiq::new(Arc::new(
-        SqliteStore::open(&path, SqliteConfig::default()).unwrap(),
-    ));
+    let opsiq = Opsiq::open(&path).unwrap();
     assert_eq!(
         customer(&opsiq, Id(1), Id(1)),
         (Some("Cy@Example.com".into()), Some("Cy".into()))
