@@ -83,15 +83,6 @@ fn rate_headers(state: &RateState, retry_after: Option<u64>) -> Vec<(&'static st
 }
 
 #[derive(Serialize)]
-struct Success<'a, D: Serialize + ?Sized> {
-    success: bool,
-    data: &'a D,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<&'a Option<String>>,
-    request_id: &'a str,
-}
-
-#[derive(Serialize)]
 struct Failure<'a> {
     success: bool,
     error: String,
@@ -116,39 +107,30 @@ pub fn error_body(error: &Error, request_id: &RequestId) -> Vec<u8> {
 /// The success envelope `{"success":true,"data":...,"request_id":"req_..."}` (lists add
 /// `next_cursor`).
 pub fn success_body(output: &Output, request_id: &RequestId) -> Vec<u8> {
-    envelope(&output.data, output.next_cursor.as_ref(), request_id, 0)
+    let data = serde_json::to_string(&output.data).unwrap_or_default();
+    envelope(&data, output.next_cursor.as_ref(), request_id)
 }
 
 /// [`success_body`] for an action's result already rendered as JSON text.
 pub fn rendered_body(rendered: &Rendered, request_id: &RequestId) -> Vec<u8> {
-    let size = rendered.data.get().len();
-    envelope(
-        &*rendered.data,
-        rendered.next_cursor.as_ref(),
-        request_id,
-        size,
-    )
+    envelope(&rendered.data, rendered.next_cursor.as_ref(), request_id)
 }
 
-/// Writes the envelope into a buffer sized for `data_size` bytes of data and the fields
-/// around it, so that a page of a list is not copied again at every doubling.
-fn envelope<D: Serialize + ?Sized>(
-    data: &D,
-    next_cursor: Option<&Option<String>>,
-    request_id: &RequestId,
-    data_size: usize,
-) -> Vec<u8> {
-    let success = Success {
-        success: true,
-        data,
-        next_cursor,
-        request_id: request_id.as_str(),
-    };
-    let mut out = Vec::with_capacity(data_size + 160);
-    match serde_json::to_writer(&mut out, &success) {
-        Ok(()) => out,
-        Err(_) => Vec::new(),
+/// Writes the envelope around `data`, JSON text written as it is, in a buffer sized for it and
+/// the fields around it, so that a page of a list is not copied again at every doubling.
+fn envelope(data: &str, next_cursor: Option<&Option<String>>, request_id: &RequestId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 160);
+    out.extend_from_slice(b"{\"success\":true,\"data\":");
+    out.extend_from_slice(data.as_bytes());
+    // Strings go through serde_json for their escaping; writing into a Vec cannot fail.
+    if let Some(cursor) = next_cursor {
+        out.extend_from_slice(b",\"next_cursor\":");
+        let _ = serde_json::to_writer(&mut out, cursor);
     }
+    out.extend_from_slice(b",\"request_id\":");
+    let _ = serde_json::to_writer(&mut out, request_id.as_str());
+    out.push(b'}');
+    out
 }
 
 impl Opsiq {

@@ -12,11 +12,10 @@ use std::sync::Arc;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::service::{Call, Opsiq};
-use crate::types::Page;
+use crate::types::{Doc, Page};
 use crate::{Error, Result, Scope};
 
 /// The prefix of every REST route.
@@ -86,10 +85,12 @@ pub struct Output {
 }
 
 /// An action's result as JSON text, for the API's envelope: serialised straight from the
-/// action's typed output, without building a `serde_json::Value` on the way.
+/// action's typed output (or joined from stored [`Doc`]s), without building a
+/// `serde_json::Value` on the way.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub data: Box<RawValue>,
+    /// JSON text, written into the envelope as it is.
+    pub data: String,
     /// As in [`Output`].
     pub next_cursor: Option<Option<String>>,
 }
@@ -120,9 +121,41 @@ impl Produced {
                 next_cursor,
             }),
             Form::Json => Produced::Json(Rendered {
-                data: serde_json::value::to_raw_value(data).map_err(failed)?,
+                data: serde_json::to_string(data).map_err(failed)?,
                 next_cursor,
             }),
+        })
+    }
+
+    /// A page of [`Doc`]s: in JSON form their texts joined into an array, unparsed.
+    fn docs<T>(form: Form, page: Page<Doc<T>>) -> Result<Self> {
+        let next_cursor = Some(page.next_cursor);
+        Ok(match form {
+            Form::Value => Produced::Value(Output {
+                data: Value::Array(
+                    page.items
+                        .iter()
+                        .map(|doc| serde_json::from_str(doc.json()))
+                        .collect::<serde_json::Result<_>>()
+                        .map_err(|e| {
+                            Error::Internal(format!("a stored record is not JSON: {e}"))
+                        })?,
+                ),
+                next_cursor,
+            }),
+            Form::Json => {
+                let size: usize = page.items.iter().map(|doc| doc.json().len() + 1).sum();
+                let mut data = String::with_capacity(size + 1);
+                data.push('[');
+                for (i, doc) in page.items.iter().enumerate() {
+                    if i > 0 {
+                        data.push(',');
+                    }
+                    data.push_str(doc.json());
+                }
+                data.push(']');
+                Produced::Json(Rendered { data, next_cursor })
+            }
         })
     }
 }
@@ -220,6 +253,37 @@ impl Action {
             let page = f(op, call, decode(params)?)?;
             Produced::new(form, &page.items, Some(page.next_cursor))
         });
+        Action::paged::<I, T>(id, scope, noun, summary, run)
+    }
+
+    /// An action returning a page of records as the store keeps them rendered (see [`Doc`]):
+    /// the page is written into the answer without decoding a record.
+    pub fn doc_list<I, T, F>(
+        id: &str,
+        scope: impl Into<Option<Scope>>,
+        noun: &'static str,
+        summary: &str,
+        f: F,
+    ) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + 'static,
+        T: JsonSchema + 'static,
+        F: Fn(&Opsiq, &Call, I) -> Result<Page<Doc<T>>> + Send + Sync + 'static,
+    {
+        let run: Runner = Arc::new(move |op, call, params, form| {
+            Produced::docs(form, f(op, call, decode(params)?)?)
+        });
+        Action::paged::<I, T>(id, scope, noun, summary, run)
+    }
+
+    /// A list action taking an `I` and answering pages of `T`.
+    fn paged<I: JsonSchema, T: JsonSchema>(
+        id: &str,
+        scope: impl Into<Option<Scope>>,
+        noun: &'static str,
+        summary: &str,
+        run: Runner,
+    ) -> Self {
         Action::with_runner(
             id,
             scope,

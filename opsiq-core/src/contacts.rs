@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::catalog::{Action, Method};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
-use crate::types::{Cursor, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch};
+use crate::types::{Cursor, Doc, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch};
 use crate::{Error, Result, Scope};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -288,7 +288,8 @@ pub(crate) fn append_tags<T: AsRef<str>>(
 }
 
 impl Opsiq {
-    pub fn list_contacts(&self, call: &Call, input: ListContacts) -> Result<Page<Contact>> {
+    /// A page of contacts (without notes), as the store keeps them rendered.
+    pub fn list_contacts(&self, call: &Call, input: ListContacts) -> Result<Page<Doc<Contact>>> {
         let filter = ContactFilter {
             q: input
                 .q
@@ -301,8 +302,8 @@ impl Opsiq {
             return Err(Error::parameter("q", "must be at most 200 characters"));
         }
         let workspace = call.principal.workspace_id;
-        let rows = self.read(|r| r.contacts(workspace, &filter))?;
-        Ok(Page::from_rows(rows, filter.limit, |c| c.id.0))
+        let rows = self.read(|r| r.contact_docs(workspace, &filter))?;
+        Ok(Page::from_rows(rows, filter.limit, |c| c.id().0))
     }
 
     pub fn create_contact(&self, call: &Call, input: CreateContact) -> Result<Contact> {
@@ -411,7 +412,7 @@ impl Opsiq {
 pub fn actions() -> Vec<Action> {
     use Scope::{ContactsRead, ContactsWrite};
     vec![
-        Action::list("contacts.list", ContactsRead, "contact", "List contacts in the active site scope.", |op, call, i| {
+        Action::doc_list("contacts.list", ContactsRead, "contact", "List contacts in the active site scope.", |op, call, i| {
             op.list_contacts(call, i)
         })
         .route(Method::Get, "/contacts")

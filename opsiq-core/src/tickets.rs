@@ -15,7 +15,7 @@ use crate::events::{Change, EventData, TicketCreated, TicketUpdated};
 use crate::service::{Call, Opsiq};
 use crate::store::Writes;
 use crate::types::{
-    Cursor, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch, text, vocabulary,
+    Cursor, Doc, Email, Id, Limit, Page, Tag, Text, Timestamp, clean_tags, patch, text, vocabulary,
 };
 use crate::{Error, Result, Scope};
 
@@ -209,7 +209,8 @@ pub(crate) fn open_ticket(w: &mut dyn Writes, new: &NewTicket, now: Timestamp) -
 }
 
 impl Opsiq {
-    pub fn list_tickets(&self, call: &Call, input: ListTickets) -> Result<Page<Ticket>> {
+    /// A page of tickets, as the store keeps them rendered.
+    pub fn list_tickets(&self, call: &Call, input: ListTickets) -> Result<Page<Doc<Ticket>>> {
         let filter = TicketFilter {
             status: input.status,
             priority: input.priority,
@@ -219,8 +220,8 @@ impl Opsiq {
             limit: input.limit,
         };
         let workspace = call.principal.workspace_id;
-        let rows = self.read(|r| r.tickets(workspace, &filter))?;
-        Ok(Page::from_rows(rows, filter.limit, |t| t.id.0))
+        let rows = self.read(|r| r.ticket_docs(workspace, &filter))?;
+        Ok(Page::from_rows(rows, filter.limit, |t| t.id().0))
     }
 
     pub fn create_ticket(&self, call: &Call, input: CreateTicket) -> Result<Ticket> {
@@ -340,7 +341,7 @@ fn changes(old: &TicketFields, new: &TicketFields) -> BTreeMap<String, Change> {
 pub fn actions() -> Vec<Action> {
     use Scope::{TicketsRead, TicketsWrite};
     vec![
-        Action::list("tickets.list", TicketsRead, "ticket", "List tickets with filters.", |op, call, i| op.list_tickets(call, i))
+        Action::doc_list("tickets.list", TicketsRead, "ticket", "List tickets with filters.", |op, call, i| op.list_tickets(call, i))
             .route(Method::Get, "/tickets")
             .describe("Newest first, filtered by `status`, `priority`, `department_id` and the customer's `email`; pass `next_cursor` back as `cursor` for the next page."),
         Action::new("tickets.create", TicketsWrite, "ticket", "Create a ticket.", |op, call, i| op.create_ticket(call, i))

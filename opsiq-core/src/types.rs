@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -363,6 +364,51 @@ impl<T> Page<T> {
             items: rows,
             next_cursor,
         }
+    }
+}
+
+/// A record as the JSON text of its answer, written into a response as it is. The text is, byte
+/// for byte, what serialising the `T` gives: a store either keeps it rendered beside the
+/// record's columns (the SQLite store does, see its migration 0011) or renders it with
+/// [`Doc::render`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc<T> {
+    id: Id,
+    json: String,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> Doc<T> {
+    /// A record's stored rendering. The caller vouches that `json` is what serialising the
+    /// record gives: it goes into answers unchecked.
+    pub fn stored(id: Id, json: String) -> Self {
+        Doc {
+            id,
+            json,
+            of: PhantomData,
+        }
+    }
+
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+}
+
+impl<T: Serialize> Doc<T> {
+    /// Renders a record.
+    pub fn render(id: Id, record: &T) -> serde_json::Result<Self> {
+        Ok(Doc::stored(id, serde_json::to_string(record)?))
+    }
+}
+
+impl<T: de::DeserializeOwned> Doc<T> {
+    /// The typed record back.
+    pub fn parse(&self) -> serde_json::Result<T> {
+        serde_json::from_str(&self.json)
     }
 }
 

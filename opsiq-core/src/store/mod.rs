@@ -26,7 +26,7 @@ use crate::proactive::{
 };
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
-use crate::types::{Cursor, Email, Id, Limit, Timestamp};
+use crate::types::{Cursor, Doc, Email, Id, Limit, Timestamp};
 use crate::webhooks::{
     Attempt, AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, Endpoint, EndpointFields,
     Outgoing,
@@ -94,6 +94,11 @@ pub trait ContactReads {
     fn contact_id_by_external_id(&self, workspace: Id, external_id: &str) -> Result<Option<Id>>;
     /// Up to `limit + 1` contacts, newest first, without notes.
     fn contacts(&self, workspace: Id, filter: &ContactFilter) -> Result<Vec<Contact>>;
+    /// [`ContactReads::contacts`] as each contact's JSON text. A store that keeps the
+    /// rendering overrides this.
+    fn contact_docs(&self, workspace: Id, filter: &ContactFilter) -> Result<Vec<Doc<Contact>>> {
+        docs(self.contacts(workspace, filter)?, |c| c.id)
+    }
 }
 
 pub trait ContactWrites {
@@ -118,6 +123,20 @@ pub trait TicketReads {
     fn ticket(&self, workspace: Id, id: Id) -> Result<Option<Ticket>>;
     /// Up to `limit + 1` tickets, newest first.
     fn tickets(&self, workspace: Id, filter: &TicketFilter) -> Result<Vec<Ticket>>;
+    /// [`TicketReads::tickets`] as each ticket's JSON text. A store that keeps the rendering
+    /// overrides this.
+    fn ticket_docs(&self, workspace: Id, filter: &TicketFilter) -> Result<Vec<Doc<Ticket>>> {
+        docs(self.tickets(workspace, filter)?, |t| t.id)
+    }
+}
+
+/// Renders records as [`Doc`]s.
+pub fn docs<T: serde::Serialize>(records: Vec<T>, id: impl Fn(&T) -> Id) -> Result<Vec<Doc<T>>> {
+    records
+        .iter()
+        .map(|r| Doc::render(id(r), r))
+        .collect::<serde_json::Result<_>>()
+        .map_err(|e| crate::Error::Internal(format!("cannot render a record: {e}")))
 }
 
 pub trait TicketWrites {

@@ -4,11 +4,11 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{Cols, all, exec, fts_query, json_text, one};
+use super::misc::{Cols, all, docs, exec, fts_query, json_text, one};
 use crate::Result;
 use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
 use crate::store::{ContactReads, ContactWrites};
-use crate::types::{Id, Timestamp};
+use crate::types::{Doc, Id, Timestamp};
 
 /// A contact's columns, read through the alias `c`.
 macro_rules! contact_columns {
@@ -85,46 +85,62 @@ impl ContactReads for Db<'_> {
     }
 
     fn contacts(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Contact>> {
-        let before = f.before.map(|c| c.0);
-        let limit = f.limit.get() + 1;
-        match f.q.as_deref() {
-            None => all(
-                self,
-                &format!(
-                    "{CONTACT} WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
-                ),
-                params![workspace, before, limit],
-                contact,
-            ),
-            Some(q) => {
-                let Some(query) = fts_query(q) else {
-                    return Ok(Vec::new());
-                };
-                // The full-text index is walked newest first and the walk stops after `limit`
-                // contacts of the workspace: the cost follows the page, not how many match.
-                // A later page starts below the cursor inside the index (the constraint goes to FTS5).
-                let sql = format!(
-                    concat!(
-                        contact_columns!(),
-                        " FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
-                         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2"
-                    ),
-                    if before.is_some() {
-                        "AND f.rowid < ?4"
-                    } else {
-                        ""
-                    }
-                );
-                let mut args = vec![
-                    Value::Integer(workspace.0),
-                    Value::Integer(i64::from(limit)),
-                    Value::Text(query),
-                ];
-                args.extend(before.map(Value::Integer));
-                all(self, &sql, params_from_iter(args), contact)
-            }
+        match page(contact_columns!(), workspace, f) {
+            Some((sql, args)) => all(self, &sql, params_from_iter(args), contact),
+            None => Ok(Vec::new()),
         }
     }
+
+    fn contact_docs(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Doc<Contact>>> {
+        match page("SELECT c.id, c.doc", workspace, f) {
+            Some((sql, args)) => docs(self, &sql, params_from_iter(args), |id| {
+                // A page's contacts come without their notes.
+                Ok(self
+                    .contact(workspace, id)?
+                    .map(|c| Contact { notes: None, ..c }))
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// A page of contacts: `select` (columns of `c`) with the filter, newest first; `None` when the
+/// search words hold nothing to search for.
+fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<Value>)> {
+    let before = f.before.map(|c| c.0);
+    let limit = i64::from(f.limit.get()) + 1;
+    let Some(q) = f.q.as_deref() else {
+        return Some((
+            format!(
+                "{select} FROM contacts c WHERE workspace_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            ),
+            vec![
+                Value::Integer(workspace.0),
+                before.map_or(Value::Null, Value::Integer),
+                Value::Integer(limit),
+            ],
+        ));
+    };
+    let query = fts_query(q)?;
+    // The full-text index is walked newest first and the walk stops after `limit` contacts of
+    // the workspace: the cost follows the page, not how many match. A later page starts below
+    // the cursor inside the index (the constraint goes to FTS5).
+    let sql = format!(
+        "{select} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
+         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2",
+        if before.is_some() {
+            "AND f.rowid < ?4"
+        } else {
+            ""
+        }
+    );
+    let mut args = vec![
+        Value::Integer(workspace.0),
+        Value::Integer(limit),
+        Value::Text(query),
+    ];
+    args.extend(before.map(Value::Integer));
+    Some((sql, args))
 }
 
 impl ContactWrites for Db<'_> {

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0008_fts_merge.sql"),
     include_str!("0009_key_generation.sql"),
     include_str!("0010_ticket_customer.sql"),
+    include_str!("0011_stored_json.sql"),
 ];
 
 /// The schema version this build expects.

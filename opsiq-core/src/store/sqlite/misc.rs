@@ -15,7 +15,7 @@ use crate::meta::{ActionOutcome, HOUR_MS, UsageRow, latency_bucket, usage_rows};
 use crate::store::{
     AuditReads, AuditWrites, EventReads, EventWrites, IdempotencyWrites, WebhookWrites,
 };
-use crate::types::{Email, Id, Timestamp};
+use crate::types::{Doc, Email, Id, Timestamp};
 use crate::{Error, Result};
 
 impl ToSql for Id {
@@ -145,6 +145,30 @@ pub(crate) fn all<T>(
     let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
     let rows = stmt.query_map(params, map).map_err(db_err)?;
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
+}
+
+/// Runs a query of `(id, doc)` rows into [`Doc`]s. A row whose `doc` SQLite left NULL (see
+/// migration 0011) is rendered from its columns, read by `load`.
+pub(crate) fn docs<T: Serialize>(
+    db: &Db<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    load: impl Fn(Id) -> Result<Option<T>>,
+) -> Result<Vec<Doc<T>>> {
+    let rows = all(db, sql, params, |r| {
+        Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    rows.into_iter()
+        .map(|(id, doc)| match doc {
+            Some(json) => Ok(Doc::stored(id, json)),
+            None => {
+                let record = load(id)?.ok_or_else(|| {
+                    Error::Internal(format!("record {id} went missing inside a read"))
+                })?;
+                Ok(crate::store::docs(vec![record], |_| id)?.remove(0))
+            }
+        })
+        .collect()
 }
 
 /// Runs a statement that changes rows.

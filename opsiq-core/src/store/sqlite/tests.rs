@@ -764,6 +764,169 @@ fn a_ticket_shows_its_customer_as_the_contact_is_now() {
     let robert = (Some("robert@example.com".into()), Some("Robert".into()));
     assert_eq!(customer(&opsiq, ws, second), robert);
     assert_eq!(customer(&opsiq, ws, third), robert);
+    // Every one of these writes left the stored JSON current.
+    assert_eq!(assert_docs_match(&opsiq, &dir.path().join("t.db"), ws), 0);
+}
+
+/// Every ticket's and contact's JSON as listed from the store (its stored `doc`, or rendered
+/// from the columns where SQLite left it NULL) is the typed record's serialisation, byte for
+/// byte. Answers the number of rows whose `doc` is NULL.
+fn assert_docs_match(opsiq: &Opsiq, path: &std::path::Path, ws: Id) -> i64 {
+    let limit = crate::types::Limit::new(100).unwrap();
+    let tickets = crate::tickets::TicketFilter {
+        limit,
+        ..Default::default()
+    };
+    let contacts = crate::contacts::ContactFilter {
+        limit,
+        ..Default::default()
+    };
+    let (typed, docs) = opsiq
+        .read(|r| Ok((r.tickets(ws, &tickets)?, r.ticket_docs(ws, &tickets)?)))
+        .unwrap();
+    assert_eq!(typed.len(), docs.len());
+    for (t, doc) in typed.iter().zip(&docs) {
+        assert_eq!(doc.id(), t.id);
+        assert_eq!(
+            doc.json(),
+            serde_json::to_string(t).unwrap(),
+            "ticket {}",
+            t.id
+        );
+    }
+    let (typed, docs) = opsiq
+        .read(|r| Ok((r.contacts(ws, &contacts)?, r.contact_docs(ws, &contacts)?)))
+        .unwrap();
+    assert_eq!(typed.len(), docs.len());
+    for (c, doc) in typed.iter().zip(&docs) {
+        assert_eq!(doc.id(), c.id);
+        assert_eq!(
+            doc.json(),
+            serde_json::to_string(c).unwrap(),
+            "contact {}",
+            c.id
+        );
+    }
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT (SELECT count(*) FROM tickets WHERE doc IS NULL) \
+                  + (SELECT count(*) FROM contacts WHERE doc IS NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn the_stored_json_of_tickets_and_contacts_is_their_rendering() {
+    let (dir, store) = store();
+    let path = dir.path().join("t.db");
+    let opsiq = Opsiq::new(store);
+    let (workspace, _) = opsiq.bootstrap().unwrap().unwrap();
+    let ws = workspace.id;
+    let now = Timestamp::now();
+    // Every ASCII character (the controls escaped, short or as \u00XX), and text beyond it.
+    let awkward: String =
+        (0u8..0x80).map(char::from).collect::<String>() + "é\u{2028}\u{2029}😀\u{FEFF}";
+    let attributes: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        r#"{"zeta": 1, "alpha": {"nested": [1.5, -0.0, 0.1, 1e300, 12345678901234567890, -9223372036854775808]},
+            "é\"key": "\u0001\n\\/", "none": null, "yes": true, "empty": {}, "list": []}"#,
+    )
+    .unwrap();
+    let (ada, first, second) = opsiq
+        .write(move |w| {
+            let mut fields = contact_fields(&awkward, "ada@example.com");
+            fields.phone = Some(awkward.clone());
+            fields.external_id = Some("ext-\"1\"".into());
+            fields.tags = vec!["vip".into(), awkward.clone()];
+            fields.attributes = attributes;
+            let ada = w.insert_contact(ws, None, &fields, now)?;
+            w.insert_contact(
+                ws,
+                Some(Id(1)),
+                &contact_fields("Bob", "bob@example.com"),
+                now,
+            )?;
+            let mut ticket = new_ticket(ws, ada);
+            ticket.subject = awkward.clone();
+            ticket.body = awkward.repeat(3);
+            ticket.tags = vec![awkward.clone(), "billing".into()];
+            ticket.department_id = Some(Id(1));
+            let first = w.insert_ticket(&ticket, now)?;
+            let second = w.insert_ticket(&new_ticket(ws, ada), now)?;
+            Ok((ada, first, second))
+        })
+        .unwrap();
+    assert_eq!(assert_docs_match(&opsiq, &path, ws), 0);
+    // Written again through the store: a ticket's fields, and the contact (whose new name
+    // reaches its tickets' copies by trigger).
+    opsiq
+        .write(move |w| {
+            let fields = crate::tickets::TicketFields {
+                subject: "Re: parcel".into(),
+                status: crate::tickets::TicketStatus::Resolved,
+                priority: crate::tickets::Priority::Urgent,
+                department_id: None,
+                assignee_id: None,
+                tags: vec!["done".into()],
+            };
+            w.update_ticket(ws, second, &fields, now)?;
+            w.update_contact(ws, ada, &contact_fields("Ada \"L\"", "ada@l.example"), now)
+        })
+        .unwrap();
+    assert_eq!(assert_docs_match(&opsiq, &path, ws), 0);
+    // Timestamps at the ends of the years 0 to 9999 and around the epoch; past them SQLite
+    // does not render (NULL), and the listing renders those rows from their columns.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (created, updated) in [
+        (-62_167_219_200_000_i64, 253_402_300_799_999_i64),
+        (-1, 0),
+        (1, 999),
+        (1_796_305_513_077, 1_796_305_513_078),
+    ] {
+        conn.execute(
+            "UPDATE tickets SET created_at = ?1, updated_at = ?2 WHERE id = ?3",
+            [created, updated, first.0],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE contacts SET created_at = ?1, updated_at = ?2 WHERE id = ?3",
+            [created, updated, ada.0],
+        )
+        .unwrap();
+        assert_eq!(
+            assert_docs_match(&opsiq, &path, ws),
+            0,
+            "{created} {updated}"
+        );
+    }
+    conn.execute(
+        "UPDATE tickets SET created_at = 253402300800000 WHERE id = ?1",
+        [second.0],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE contacts SET updated_at = -62167219200001 WHERE id = ?1",
+        [ada.0],
+    )
+    .unwrap();
+    assert_eq!(assert_docs_match(&opsiq, &path, ws), 2);
+    // A search's page comes from the stored JSON too.
+    let found = opsiq
+        .read(|r| {
+            r.contact_docs(
+                ws,
+                &crate::contacts::ContactFilter {
+                    q: Some("bob".into()),
+                    limit: crate::types::Limit::new(5).unwrap(),
+                    before: None,
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].parse().unwrap().name.as_deref(), Some("Bob"));
 }
 
 #[test]
@@ -792,6 +955,8 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
         customer(&opsiq, Id(1), Id(1)),
         (Some("Cy@Example.com".into()), Some("Cy".into()))
     );
+    // Migration 0011 rendered the records already stored.
+    assert_eq!(assert_docs_match(&opsiq, &path, Id(1)), 0);
 }
 
 /// A store committing without syncs (the WAL's length is what these tests watch), and a way to

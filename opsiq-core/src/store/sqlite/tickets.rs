@@ -5,11 +5,11 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{Cols, all, exec, json_text, one};
+use super::misc::{Cols, all, docs, exec, json_text, one};
 use crate::Result;
 use crate::store::{TicketReads, TicketWrites};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
-use crate::types::{Id, Timestamp};
+use crate::types::{Doc, Id, Timestamp};
 
 const TICKET: &str = "SELECT t.id, t.workspace_id, t.site_id, t.contact_id, t.customer_email, t.customer_name, \
                       t.subject, t.body, t.status, t.priority, t.department_id, t.assignee_id, t.tags, t.source, \
@@ -37,6 +37,42 @@ fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     })
 }
 
+/// A page of tickets: `select` (ending `FROM tickets t`) with the filters given, newest first.
+fn page(select: &str, workspace: Id, f: &TicketFilter) -> (String, Vec<Value>) {
+    // Only the filters given go into the statement, so that SQLite can pick the index that
+    // serves them in id order (tickets_department for department and status) and stop after
+    // `limit` rows, however many tickets there are.
+    let mut sql = format!("{select} WHERE t.workspace_id = ?1");
+    let mut args: Vec<Value> = vec![Value::Integer(workspace.0)];
+    // Each clause names its own value as `{}`.
+    let mut and = |clause: &str, value: Value| {
+        args.push(value);
+        sql.push_str(" AND ");
+        sql.push_str(&clause.replace("{}", &format!("?{}", args.len())));
+    };
+    if let Some(before) = f.before {
+        and("t.id < {}", Value::Integer(before.0));
+    }
+    if let Some(status) = f.status {
+        and("t.status = {}", Value::Text(status.as_str().into()));
+    }
+    if let Some(priority) = f.priority {
+        and("t.priority = {}", Value::Text(priority.as_str().into()));
+    }
+    if let Some(department) = f.department_id {
+        and("t.department_id = {}", Value::Integer(department.0));
+    }
+    if let Some(email) = &f.email {
+        and(
+            "t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm = {})",
+            Value::Text(email.clone()),
+        );
+    }
+    args.push(Value::Integer(i64::from(f.limit.get()) + 1));
+    sql.push_str(&format!(" ORDER BY t.id DESC LIMIT ?{}", args.len()));
+    (sql, args)
+}
+
 impl TicketReads for Db<'_> {
     fn ticket(&self, workspace: Id, id: Id) -> Result<Option<Ticket>> {
         one(
@@ -48,38 +84,15 @@ impl TicketReads for Db<'_> {
     }
 
     fn tickets(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Ticket>> {
-        // Only the filters given go into the statement, so that SQLite can pick the index that
-        // serves them in id order (tickets_department for department and status) and stop after
-        // `limit` rows, however many tickets there are.
-        let mut sql = format!("{TICKET} WHERE t.workspace_id = ?1");
-        let mut args: Vec<Value> = vec![Value::Integer(workspace.0)];
-        // Each clause names its own value as `{}`.
-        let mut and = |clause: &str, value: Value| {
-            args.push(value);
-            sql.push_str(" AND ");
-            sql.push_str(&clause.replace("{}", &format!("?{}", args.len())));
-        };
-        if let Some(before) = f.before {
-            and("t.id < {}", Value::Integer(before.0));
-        }
-        if let Some(status) = f.status {
-            and("t.status = {}", Value::Text(status.as_str().into()));
-        }
-        if let Some(priority) = f.priority {
-            and("t.priority = {}", Value::Text(priority.as_str().into()));
-        }
-        if let Some(department) = f.department_id {
-            and("t.department_id = {}", Value::Integer(department.0));
-        }
-        if let Some(email) = &f.email {
-            and(
-                "t.contact_id IN (SELECT id FROM contacts WHERE workspace_id = ?1 AND email_norm = {})",
-                Value::Text(email.clone()),
-            );
-        }
-        args.push(Value::Integer(i64::from(f.limit.get()) + 1));
-        sql.push_str(&format!(" ORDER BY t.id DESC LIMIT ?{}", args.len()));
+        let (sql, args) = page(TICKET, workspace, f);
         all(self, &sql, params_from_iter(args), ticket)
+    }
+
+    fn ticket_docs(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Doc<Ticket>>> {
+        let (sql, args) = page("SELECT t.id, t.doc FROM tickets t", workspace, f);
+        docs(self, &sql, params_from_iter(args), |id| {
+            self.ticket(workspace, id)
+        })
     }
 }
 
