@@ -127,35 +127,33 @@ impl Produced {
         })
     }
 
-    /// A page of [`Doc`]s: in JSON form their texts joined into an array, unparsed.
-    fn docs<T>(form: Form, page: Page<Doc<T>>) -> Result<Self> {
-        let next_cursor = Some(page.next_cursor);
+    /// A page of [`Doc`]s: their texts joined into an array, unparsed in JSON form.
+    fn page_of_docs<T>(form: Form, page: Page<Doc<T>>) -> Result<Self> {
+        let size: usize = page.items.iter().map(|doc| doc.json().len() + 1).sum();
+        let mut data = String::with_capacity(size + 1);
+        data.push('[');
+        for (i, doc) in page.items.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            data.push_str(doc.json());
+        }
+        data.push(']');
+        Produced::stored(form, data, Some(page.next_cursor))
+    }
+
+    /// JSON text of stored records (see [`Doc`]): kept as it is in JSON form.
+    fn stored(form: Form, json: String, next_cursor: Option<Option<String>>) -> Result<Self> {
         Ok(match form {
             Form::Value => Produced::Value(Output {
-                data: Value::Array(
-                    page.items
-                        .iter()
-                        .map(|doc| serde_json::from_str(doc.json()))
-                        .collect::<serde_json::Result<_>>()
-                        .map_err(|e| {
-                            Error::Internal(format!("a stored record is not JSON: {e}"))
-                        })?,
-                ),
+                data: serde_json::from_str(&json)
+                    .map_err(|e| Error::Internal(format!("a stored record is not JSON: {e}")))?,
                 next_cursor,
             }),
-            Form::Json => {
-                let size: usize = page.items.iter().map(|doc| doc.json().len() + 1).sum();
-                let mut data = String::with_capacity(size + 1);
-                data.push('[');
-                for (i, doc) in page.items.iter().enumerate() {
-                    if i > 0 {
-                        data.push(',');
-                    }
-                    data.push_str(doc.json());
-                }
-                data.push(']');
-                Produced::Json(Rendered { data, next_cursor })
-            }
+            Form::Json => Produced::Json(Rendered {
+                data: json,
+                next_cursor,
+            }),
         })
     }
 }
@@ -224,16 +222,26 @@ impl Action {
             let output = f(op, call, decode(params)?)?;
             Produced::new(form, &output, None)
         });
-        Action::with_runner(
-            id,
-            scope,
-            noun,
-            summary,
-            schema_of::<I>,
-            schema_of::<O>,
-            false,
-            run,
-        )
+        Action::with_runner::<I, O>(id, scope, noun, summary, false, run)
+    }
+
+    /// An action returning one record as the store keeps it rendered (see [`Doc`]).
+    pub fn doc<I, T, F>(
+        id: &str,
+        scope: impl Into<Option<Scope>>,
+        noun: &'static str,
+        summary: &str,
+        f: F,
+    ) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + 'static,
+        T: JsonSchema + 'static,
+        F: Fn(&Opsiq, &Call, I) -> Result<Doc<T>> + Send + Sync + 'static,
+    {
+        let run: Runner = Arc::new(move |op, call, params, form| {
+            Produced::stored(form, f(op, call, decode(params)?)?.into_json(), None)
+        });
+        Action::with_runner::<I, T>(id, scope, noun, summary, false, run)
     }
 
     /// An action returning a page of a list.
@@ -253,7 +261,7 @@ impl Action {
             let page = f(op, call, decode(params)?)?;
             Produced::new(form, &page.items, Some(page.next_cursor))
         });
-        Action::paged::<I, T>(id, scope, noun, summary, run)
+        Action::with_runner::<I, Vec<T>>(id, scope, noun, summary, true, run)
     }
 
     /// An action returning a page of records as the store keeps them rendered (see [`Doc`]):
@@ -271,39 +279,17 @@ impl Action {
         F: Fn(&Opsiq, &Call, I) -> Result<Page<Doc<T>>> + Send + Sync + 'static,
     {
         let run: Runner = Arc::new(move |op, call, params, form| {
-            Produced::docs(form, f(op, call, decode(params)?)?)
+            Produced::page_of_docs(form, f(op, call, decode(params)?)?)
         });
-        Action::paged::<I, T>(id, scope, noun, summary, run)
+        Action::with_runner::<I, Vec<T>>(id, scope, noun, summary, true, run)
     }
 
-    /// A list action taking an `I` and answering pages of `T`.
-    fn paged<I: JsonSchema, T: JsonSchema>(
+    /// An action taking an `I` and answering an `O` (`paged`: a page of a list).
+    fn with_runner<I: JsonSchema, O: JsonSchema>(
         id: &str,
         scope: impl Into<Option<Scope>>,
         noun: &'static str,
         summary: &str,
-        run: Runner,
-    ) -> Self {
-        Action::with_runner(
-            id,
-            scope,
-            noun,
-            summary,
-            schema_of::<I>,
-            schema_of::<Vec<T>>,
-            true,
-            run,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn with_runner(
-        id: &str,
-        scope: impl Into<Option<Scope>>,
-        noun: &'static str,
-        summary: &str,
-        input_schema: SchemaFn,
-        output_schema: SchemaFn,
         paged: bool,
         run: Runner,
     ) -> Self {
@@ -318,8 +304,8 @@ impl Action {
             paged,
             mutates: false,
             scans: false,
-            input_schema,
-            output_schema,
+            input_schema: schema_of::<I>,
+            output_schema: schema_of::<O>,
             example: None,
             run,
         }

@@ -253,9 +253,10 @@ impl Opsiq {
         })
     }
 
-    pub fn get_ticket(&self, call: &Call, input: TicketId) -> Result<Ticket> {
+    /// One ticket, as the store keeps it rendered.
+    pub fn get_ticket(&self, call: &Call, input: TicketId) -> Result<Doc<Ticket>> {
         let workspace = call.principal.workspace_id;
-        self.read(|r| r.ticket(workspace, input.id))?
+        self.read(|r| r.ticket_doc(workspace, input.id))?
             .ok_or_else(|| Error::not_found("ticket", input.id))
     }
 
@@ -356,7 +357,7 @@ pub fn actions() -> Vec<Action> {
                 "priority": "high",
                 "department_id": 1
             })),
-        Action::new("tickets.get", TicketsRead, "ticket", "Fetch one ticket.", |op, call, i| op.get_ticket(call, i))
+        Action::doc("tickets.get", TicketsRead, "ticket", "Fetch one ticket.", |op, call, i| op.get_ticket(call, i))
             .route(Method::Get, "/tickets/{id}"),
         Action::new("tickets.update", TicketsWrite, "ticket", "Update status, priority, department, assignment, or subject.", |op, call, i| {
             op.update_ticket(call, i)

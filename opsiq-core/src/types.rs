@@ -396,6 +396,10 @@ impl<T> Doc<T> {
     pub fn json(&self) -> &str {
         &self.json
     }
+
+    pub fn into_json(self) -> String {
+        self.json
+    }
 }
 
 impl<T: Serialize> Doc<T> {

@@ -121,6 +121,11 @@ pub trait ContactWrites {
 
 pub trait TicketReads {
     fn ticket(&self, workspace: Id, id: Id) -> Result<Option<Ticket>>;
+    /// [`TicketReads::ticket`] as the ticket's JSON text. A store that keeps the rendering
+    /// overrides this.
+    fn ticket_doc(&self, workspace: Id, id: Id) -> Result<Option<Doc<Ticket>>> {
+        Ok(docs(self.ticket(workspace, id)?.into_iter().collect(), |t| t.id)?.pop())
+    }
     /// Up to `limit + 1` tickets, newest first.
     fn tickets(&self, workspace: Id, filter: &TicketFilter) -> Result<Vec<Ticket>>;
     /// [`TicketReads::tickets`] as each ticket's JSON text. A store that keeps the rendering

@@ -793,6 +793,8 @@ fn assert_docs_match(opsiq: &Opsiq, path: &std::path::Path, ws: Id) -> i64 {
             "ticket {}",
             t.id
         );
+        let one = opsiq.read(|r| r.ticket_doc(ws, t.id)).unwrap().unwrap();
+        assert_eq!(one, *doc, "ticket {} read alone", t.id);
     }
     let (typed, docs) = opsiq
         .read(|r| Ok((r.contacts(ws, &contacts)?, r.contact_docs(ws, &contacts)?)))

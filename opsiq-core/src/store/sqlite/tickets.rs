@@ -83,6 +83,11 @@ impl TicketReads for Db<'_> {
         )
     }
 
+    fn ticket_doc(&self, workspace: Id, id: Id) -> Result<Option<Doc<Ticket>>> {
+        let sql = "SELECT t.id, t.doc FROM tickets t WHERE t.workspace_id = ?1 AND t.id = ?2";
+        Ok(docs(self, sql, [workspace, id], |id| self.ticket(workspace, id))?.pop())
+    }
+
     fn tickets(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Ticket>> {
         let (sql, args) = page(TICKET, workspace, f);
         all(self, &sql, params_from_iter(args), ticket)
