@@ -71,6 +71,11 @@ pub struct SqliteConfig {
     pub max_readers: usize,
     /// The most write closures committed together.
     pub max_batch: usize,
+    /// The page cache of each connection (the writer's and every reader's), in bytes: pages
+    /// are held only once read, so at most `(max_readers + 1) * cache_bytes` in all. SQLite's
+    /// own default of 2 MiB left a page of 25 search results mostly read from the file again
+    /// (benches/RESULTS.md, fix 32).
+    pub cache_bytes: usize,
     /// How long background writes (audit rows, usage) may wait to be committed together when
     /// no waited-for write comes along: one commit, and one wake-up of the writer, for all the
     /// requests of that time instead of one each.
@@ -85,6 +90,7 @@ impl Default for SqliteConfig {
             max_readers: std::thread::available_parallelism()
                 .map_or(4, |n| (2 * n.get()).clamp(4, 16)),
             max_batch: 256,
+            cache_bytes: 16 << 20,
             detached_linger: Duration::from_millis(5),
         }
     }
@@ -417,8 +423,9 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
     // the page to a temporary file.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-         PRAGMA query_only = {}; PRAGMA temp_store = MEMORY;",
-        i32::from(read_only)
+         PRAGMA query_only = {}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
+        i32::from(read_only),
+        config.cache_bytes / 1024
     ))
     .map_err(db_err)?;
     // Plans do not depend on bound values (`LIMIT ?n` would otherwise make SQLite re-prepare a
