@@ -71,10 +71,11 @@ pub struct SqliteConfig {
     pub max_readers: usize,
     /// The most write closures committed together.
     pub max_batch: usize,
-    /// The page cache of each connection (the writer's and every reader's), in bytes: pages
-    /// are held only once read, so at most `(max_readers + 1) * cache_bytes` in all. SQLite's
-    /// own default of 2 MiB left a page of 25 search results mostly read from the file again
-    /// (benches/RESULTS.md, fix 32).
+    /// The page cache of each read connection, in bytes: pages are held only once read, so at
+    /// most `max_readers * cache_bytes` in all. SQLite's own default of 2 MiB left a page of 25
+    /// search results mostly read from the file again (benches/RESULTS.md, fix 32). The writer
+    /// keeps that default: its inserts touch the right edge of each index, and a large cache
+    /// there only held what upkeep had read (3 MB more idle RSS).
     pub cache_bytes: usize,
     /// How long background writes (audit rows, usage) may wait to be committed together when
     /// no waited-for write comes along: one commit, and one wake-up of the writer, for all the
@@ -423,11 +424,14 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
     // the page to a temporary file.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-         PRAGMA query_only = {}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
+         PRAGMA query_only = {}; PRAGMA temp_store = MEMORY;",
         i32::from(read_only),
-        config.cache_bytes / 1024
     ))
     .map_err(db_err)?;
+    if read_only {
+        conn.pragma_update(None, "cache_size", -((config.cache_bytes / 1024) as i64))
+            .map_err(db_err)?;
+    }
     // Plans do not depend on bound values (`LIMIT ?n` would otherwise make SQLite re-prepare a
     // cached statement at every use), and cached statements are many enough for every query.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
