@@ -124,7 +124,9 @@ pub trait TicketReads {
     /// [`TicketReads::ticket`] as the ticket's JSON text. A store that keeps the rendering
     /// overrides this.
     fn ticket_doc(&self, workspace: Id, id: Id) -> Result<Option<Doc<Ticket>>> {
-        Ok(docs(self.ticket(workspace, id)?.into_iter().collect(), |t| t.id)?.pop())
+        self.ticket(workspace, id)?
+            .map(|t| doc(t.id, &t))
+            .transpose()
     }
     /// Up to `limit + 1` tickets, newest first.
     fn tickets(&self, workspace: Id, filter: &TicketFilter) -> Result<Vec<Ticket>>;
@@ -135,13 +137,15 @@ pub trait TicketReads {
     }
 }
 
+/// Renders a record as a [`Doc`].
+pub fn doc<T: serde::Serialize>(id: Id, record: &T) -> Result<Doc<T>> {
+    Doc::render(id, record)
+        .map_err(|e| crate::Error::Internal(format!("cannot render record {id}: {e}")))
+}
+
 /// Renders records as [`Doc`]s.
 pub fn docs<T: serde::Serialize>(records: Vec<T>, id: impl Fn(&T) -> Id) -> Result<Vec<Doc<T>>> {
-    records
-        .iter()
-        .map(|r| Doc::render(id(r), r))
-        .collect::<serde_json::Result<_>>()
-        .map_err(|e| crate::Error::Internal(format!("cannot render a record: {e}")))
+    records.iter().map(|r| doc(id(r), r)).collect()
 }
 
 pub trait TicketWrites {

@@ -165,7 +165,7 @@ pub(crate) fn docs<T: Serialize>(
                 let record = load(id)?.ok_or_else(|| {
                     Error::Internal(format!("record {id} went missing inside a read"))
                 })?;
-                Ok(crate::store::docs(vec![record], |_| id)?.remove(0))
+                crate::store::doc(id, &record)
             }
         })
         .collect()
