@@ -79,7 +79,12 @@ pub struct SqliteConfig {
     pub cache_bytes: usize,
     /// How long background writes (audit rows, usage) may wait to be committed together when
     /// no waited-for write comes along: one commit, and one wake-up of the writer, for all the
-    /// requests of that time instead of one each.
+    /// requests of that time instead of one each. Every commit also empties the page cache of
+    /// each read connection (a WAL reader that finds the database changed starts over), so a
+    /// read-only load keeps its cache for about this long. The cost is freshness: audit rows,
+    /// usage figures and a key's last use may show up to this late (a flush, a waited-for
+    /// write or closing the store commits them at once). Default 1 s (benches/RESULTS.md,
+    /// fix 33).
     pub detached_linger: Duration,
 }
 
@@ -92,7 +97,7 @@ impl Default for SqliteConfig {
                 .map_or(4, |n| (2 * n.get()).clamp(4, 16)),
             max_batch: 256,
             cache_bytes: 16 << 20,
-            detached_linger: Duration::from_millis(5),
+            detached_linger: Duration::from_secs(1),
         }
     }
 }
