@@ -176,6 +176,20 @@ async fn lists_page_newest_first_with_a_cursor() {
     assert_eq!(second.data()[0]["email"], "p3@example.com");
     let all = api.get_all("/api/v1/contacts?limit=2").await;
     assert_eq!(all.len(), 7);
+    // A search pages the same way, newest first, each contact once.
+    let found: Vec<String> = api
+        .get_all("/api/v1/contacts?q=example&limit=2")
+        .await
+        .iter()
+        .map(|c| c["email"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        found,
+        (0..7)
+            .rev()
+            .map(|i| format!("p{i}@example.com"))
+            .collect::<Vec<_>>()
+    );
     let last = api.get("/api/v1/contacts?limit=7").await.expect(200);
     assert_eq!(
         last.body["next_cursor"],

@@ -122,14 +122,15 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
         ));
     };
     let query = fts_query(q)?;
-    // The full-text index is walked newest first and the walk stops after `limit` contacts of
-    // the workspace: the cost follows the page, not how many match. A later page starts below
+    // The full-text index keys each contact by its id negated (migration 0012), so walking it
+    // forwards, as FTS5 does cheaply, is newest first; the walk stops after `limit` contacts of
+    // the workspace: the cost follows the page, not how many match. A later page starts past
     // the cursor inside the index (the constraint goes to FTS5).
     let sql = format!(
-        "{select} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid \
-         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid DESC LIMIT ?2",
+        "{select} FROM contacts_fts f JOIN contacts c ON c.id = -f.rowid \
+         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid LIMIT ?2",
         if before.is_some() {
-            "AND f.rowid < ?4"
+            "AND f.rowid > ?4"
         } else {
             ""
         }
@@ -139,7 +140,7 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
         Value::Integer(limit),
         Value::Text(query),
     ];
-    args.extend(before.map(Value::Integer));
+    args.extend(before.map(|id| Value::Integer(id.saturating_neg())));
     Some((sql, args))
 }
 

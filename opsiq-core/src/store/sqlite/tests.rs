@@ -947,6 +947,8 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
             "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
              INSERT INTO contacts (id, workspace_id, name, email, email_norm, created_at, updated_at)
                  VALUES (7, 1, 'Cy', 'Cy@Example.com', 'cy@example.com', 0, 0);
+             INSERT INTO contacts (id, workspace_id, name, created_at, updated_at)
+                 VALUES (8, 1, 'Cyd', 0, 0), (9, 1, 'Cyra', 0, 0), (10, 1, 'Dee', 0, 0);
              INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, source,
                  created_at, updated_at) VALUES (1, 7, 's', 'b', 'open', 'low', 'api', 0, 0);",
         )
@@ -959,6 +961,30 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
     );
     // Migration 0011 rendered the records already stored.
     assert_eq!(assert_docs_match(&opsiq, &path, Id(1)), 0);
+    // Migration 0012 indexed them again for search: newest first, page by page.
+    let search = |before: Option<i64>| {
+        opsiq
+            .read(|r| {
+                r.contact_docs(
+                    Id(1),
+                    &crate::contacts::ContactFilter {
+                        q: Some("cy".into()),
+                        limit: crate::types::Limit::new(2).unwrap(),
+                        before: before.map(crate::types::Cursor),
+                    },
+                )
+            })
+            .unwrap()
+            .iter()
+            .map(|d| d.id().0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        search(None),
+        [9, 8, 7],
+        "a page of 2, and one more to tell a next page"
+    );
+    assert_eq!(search(Some(8)), [7]);
 }
 
 /// A store committing without syncs (the WAL's length is what these tests watch), and a way to
