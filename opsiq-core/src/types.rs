@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::Arc;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -371,10 +373,13 @@ impl<T> Page<T> {
 /// for byte, what serialising the `T` gives: a store either keeps it rendered beside the
 /// record's columns (the SQLite store does, see its migration 0011) or renders it with
 /// [`Doc::render`].
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The records of a page may share one text, each a range of it ([`Doc::stored_in`]): a page
+/// read from a store is then one allocation, not one for every record.
 pub struct Doc<T> {
     id: Id,
-    json: String,
+    text: Arc<String>,
+    range: Range<usize>,
     of: PhantomData<fn() -> T>,
 }
 
@@ -382,9 +387,28 @@ impl<T> Doc<T> {
     /// A record's stored rendering. The caller vouches that `json` is what serialising the
     /// record gives: it goes into answers unchecked.
     pub fn stored(id: Id, json: String) -> Self {
+        let range = 0..json.len();
         Doc {
             id,
-            json,
+            text: Arc::new(json),
+            range,
+            of: PhantomData,
+        }
+    }
+
+    /// A record's stored rendering, `text[range]`, as [`Doc::stored`] vouches for it.
+    ///
+    /// # Panics
+    /// When `range` is not a range of `text` on character boundaries.
+    pub fn stored_in(id: Id, text: &Arc<String>, range: Range<usize>) -> Self {
+        assert!(
+            text.get(range.clone()).is_some(),
+            "{range:?} is not a range of the text"
+        );
+        Doc {
+            id,
+            text: text.clone(),
+            range,
             of: PhantomData,
         }
     }
@@ -394,11 +418,41 @@ impl<T> Doc<T> {
     }
 
     pub fn json(&self) -> &str {
-        &self.json
+        &self.text[self.range.clone()]
     }
 
     pub fn into_json(self) -> String {
-        self.json
+        if self.range == (0..self.text.len()) {
+            Arc::unwrap_or_clone(self.text)
+        } else {
+            self.json().to_string()
+        }
+    }
+}
+
+impl<T> Clone for Doc<T> {
+    fn clone(&self) -> Self {
+        Doc {
+            id: self.id,
+            text: self.text.clone(),
+            range: self.range.clone(),
+            of: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for Doc<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.json() == other.json()
+    }
+}
+
+impl<T> fmt::Debug for Doc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Doc")
+            .field("id", &self.id)
+            .field("json", &self.json())
+            .finish()
     }
 }
 
@@ -412,7 +466,7 @@ impl<T: Serialize> Doc<T> {
 impl<T: de::DeserializeOwned> Doc<T> {
     /// The typed record back.
     pub fn parse(&self) -> serde_json::Result<T> {
-        serde_json::from_str(&self.json)
+        serde_json::from_str(self.json())
     }
 }
 
@@ -622,6 +676,29 @@ impl fmt::Display for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docs_of_a_page_share_one_text() {
+        let text = Arc::new(r#"{"id":1}{"id":22}"#.to_string());
+        let first: Doc<()> = Doc::stored_in(Id(1), &text, 0..8);
+        let second: Doc<()> = Doc::stored_in(Id(22), &text, 8..17);
+        assert_eq!(
+            (first.json(), second.json()),
+            (r#"{"id":1}"#, r#"{"id":22}"#)
+        );
+        // Equal by what they say, wherever their text lies.
+        assert_eq!(second, Doc::stored(Id(22), r#"{"id":22}"#.to_string()));
+        assert_ne!(first, Doc::stored(Id(2), r#"{"id":1}"#.to_string()));
+        assert_eq!(
+            format!("{first:?}"),
+            r#"Doc { id: Id(1), json: "{\"id\":1}" }"#
+        );
+        assert_eq!(second.clone().into_json(), r#"{"id":22}"#);
+        let whole: Doc<()> = Doc::stored(Id(3), "[3]".to_string());
+        assert_eq!(whole.into_json(), "[3]");
+        let outside = std::panic::catch_unwind(|| Doc::<()>::stored_in(Id(1), &text, 8..18));
+        assert!(outside.is_err());
+    }
 
     #[test]
     fn sortable_ids_sort_by_time_and_keep_their_length() {

@@ -1,6 +1,7 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
@@ -147,20 +148,31 @@ pub(crate) fn all<T>(
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
 
-/// Runs a query of `(id, doc)` rows into [`Doc`]s. A row whose `doc` SQLite left NULL (see
-/// migration 0011) is rendered from its columns, read by `load`.
+/// Runs a query of `(id, doc)` rows into [`Doc`]s, which share one text. A row whose `doc`
+/// SQLite left NULL (see migration 0011) is rendered from its columns, read by `load`.
 pub(crate) fn docs<T: Serialize>(
     db: &Db<'_>,
     sql: &str,
     params: impl rusqlite::Params,
     load: impl Fn(Id) -> Result<Option<T>>,
 ) -> Result<Vec<Doc<T>>> {
+    // Room for a page of about ten records; it grows as rows come.
+    let mut text = String::with_capacity(4 << 10);
     let rows = all(db, sql, params, |r| {
-        Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?))
+        let id: Id = r.get(0)?;
+        Ok(match r.get_ref(1)?.as_str_or_null()? {
+            Some(json) => {
+                let start = text.len();
+                text.push_str(json);
+                (id, Some(start..text.len()))
+            }
+            None => (id, None),
+        })
     })?;
+    let text = Arc::new(text);
     rows.into_iter()
-        .map(|(id, doc)| match doc {
-            Some(json) => Ok(Doc::stored(id, json)),
+        .map(|(id, range)| match range {
+            Some(range) => Ok(Doc::stored_in(id, &text, range)),
             None => {
                 let record = load(id)?.ok_or_else(|| {
                     Error::Internal(format!("record {id} went missing inside a read"))
