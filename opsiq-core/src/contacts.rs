@@ -365,6 +365,9 @@ impl Opsiq {
                 fields.tags = v;
             }
             if let Some(attributes) = input.attributes {
+                // The update itself keeps to the documented limits, even where it only
+                // removes (a `null` for a name no attribute has).
+                check_attributes(&attributes)?;
                 for (k, v) in attributes {
                     if v.is_null() {
                         fields.attributes.remove(&k);

@@ -236,6 +236,16 @@ async fn an_update_changes_only_the_fields_given() {
         api.patch(&path, json!({})).await.expect(422).error(),
         "validation_failed:params"
     );
+    // An update's attribute names keep to the documented 1 to 64 characters, even when it
+    // only removes one nobody has.
+    let long = "a".repeat(65);
+    assert_eq!(
+        api.patch(&path, json!({"attributes": {long.as_str(): null}}))
+            .await
+            .expect(422)
+            .error(),
+        "validation_failed:attributes"
+    );
     assert_eq!(
         api.patch("/api/v1/contacts/999", json!({"name": "x"}))
             .await
