@@ -88,7 +88,11 @@ async fn every_route_answers_401_without_a_valid_key() {
     let rotated = server.issue(opsiq::core::types::Id(1), &Scope::ALL);
     let rotated_to = server.opsiq.rotate_key(rotated.key.id).unwrap();
     assert_ne!(rotated.secret, rotated_to.secret);
-    let garbled = format!("{}x", &rotated_to.secret[..rotated_to.secret.len() - 1]);
+    // The last character changed (to `x`, or to `y` where it was `x`: the same character
+    // would leave the key valid).
+    let (head, last) = rotated_to.secret.split_at(rotated_to.secret.len() - 1);
+    let garbled = format!("{head}{}", if last == "x" { "y" } else { "x" });
+    assert_ne!(garbled, rotated_to.secret);
     let bad_keys: Vec<Option<String>> = vec![
         None,
         Some("opq_not_a_real_key".into()),
