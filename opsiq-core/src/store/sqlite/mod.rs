@@ -156,6 +156,9 @@ pub struct SqliteStore {
 struct Readers {
     idle: Vec<Connection>,
     open: usize,
+    /// Threads waiting in `take_reader` for a connection to come back. Only then is the
+    /// condition variable notified: `notify_one` is a system call even with no one waiting.
+    waiting: usize,
 }
 
 /// A read connection taken from the pool; it goes back when dropped, unless it was spoiled.
@@ -201,7 +204,9 @@ impl Drop for Reader<'_> {
             Some(conn) => readers.idle.push(conn),
             None => readers.open -= 1,
         }
-        self.store.reader_free.notify_one();
+        if readers.waiting > 0 {
+            self.store.reader_free.notify_one();
+        }
     }
 }
 
@@ -388,10 +393,12 @@ impl SqliteStore {
                 readers.open += 1;
                 break;
             }
+            readers.waiting += 1;
             readers = self
                 .reader_free
                 .wait(readers)
                 .unwrap_or_else(PoisonError::into_inner);
+            readers.waiting -= 1;
         }
         drop(readers);
         // Opened outside the lock; the slot is counted already and given back on failure.

@@ -503,6 +503,35 @@ fn a_panic_in_one_view_leaves_no_connection_in_a_transaction() {
     assert_eq!(seen, 2);
 }
 
+#[test]
+fn threads_waiting_for_the_one_read_connection_all_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig {
+        // Every read but one at a time waits for the connection to come back: a wake-up lost
+        // when it is given back would leave a thread waiting for good.
+        max_readers: 1,
+        ..SqliteConfig::default()
+    };
+    let opsiq = Opsiq::open_with(dir.path().join("t.db"), config).unwrap();
+    opsiq.create_workspace("a", "a.example").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..8 {
+        let (opsiq, tx) = (opsiq.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let seen: usize = (0..300)
+                .map(|_| opsiq.list_workspaces().unwrap().len())
+                .sum();
+            let _ = tx.send(seen);
+        });
+    }
+    for _ in 0..8 {
+        let seen = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("every thread's reads get the connection in turn");
+        assert_eq!(seen, 300);
+    }
+}
+
 /// Two services on one database file, as `opsiq serve` and the `opsiq` CLI beside it.
 fn two_processes() -> (tempfile::TempDir, Opsiq, Opsiq) {
     let dir = tempfile::tempdir().unwrap();
