@@ -23,6 +23,7 @@ mod contacts;
 mod kb;
 mod migrations;
 mod misc;
+mod pin;
 mod proactive;
 mod tenancy;
 #[cfg(test)]
@@ -47,6 +48,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Reads, Store, StoreHealth, UsageRecord, WriteFn, Writes, write_usage};
 use crate::{Error, Result};
 use checkpoint::Checkpoints;
+use pin::Pin;
 use upkeep::FtsMerge;
 
 pub use migrations::SCHEMA_VERSION;
@@ -262,8 +264,10 @@ impl SqliteStore {
             Durability::Normal => None,
         };
         let checkpoints = Checkpoints::start(&conn, path, &config);
+        let pin = Pin::open(path, &config);
         let writer = Writer {
             conn,
+            pin,
             jobs: rx,
             lingering: lingering.clone(),
             max_batch: config.max_batch,
@@ -759,6 +763,8 @@ struct Writer {
     /// `None` when the checkpointer could not start: SQLite's automatic checkpoint then runs
     /// inside the writer's commits.
     checkpoints: Option<Checkpoints>,
+    /// Held between batches (see the `pin` module); `None` when it could not be opened.
+    pin: Option<Pin>,
 }
 
 impl Writer {
@@ -767,17 +773,26 @@ impl Writer {
         loop {
             // Upkeep runs only while no job waits, one short step at a time.
             let first = match fts.due() {
-                None => self.jobs.recv(),
+                None => match self.jobs.recv_timeout(pin::IDLE) {
+                    Ok(job) => Ok(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.pin(false);
+                        self.jobs.recv()
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+                },
                 Some(due) => match self
                     .jobs
                     .recv_timeout(due.saturating_duration_since(Instant::now()))
                 {
                     Ok(job) => Ok(job),
                     Err(RecvTimeoutError::Timeout) => {
+                        self.pin(false);
                         if fts.step(&self.conn) {
                             self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
                             self.committed();
                         }
+                        self.pin(true);
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => Err(RecvError),
@@ -811,6 +826,7 @@ impl Writer {
             if writes > 0 || batch.iter().any(|j| matches!(j, Job::Flush(_))) {
                 // Background writes (audit rows, usage) touch no full-text index.
                 let indexed = batch.iter().any(|j| matches!(j, Job::Write(..)));
+                self.pin(false);
                 let mut settled = commit_batch(&self.conn, records, batch);
                 if settled.committed.is_ok() {
                     settled.commit = self.stats.commits.fetch_add(1, Ordering::Relaxed) + 1;
@@ -826,6 +842,7 @@ impl Writer {
                 if committed {
                     self.committed();
                 }
+                self.pin(true);
                 self.stats
                     .writes
                     .fetch_add(writes as u64, Ordering::Relaxed);
@@ -840,11 +857,25 @@ impl Writer {
             conn,
             syncer,
             checkpoints,
+            pin,
             ..
         } = self;
+        drop(pin);
         drop(syncer);
         drop(checkpoints);
         drop(conn);
+    }
+
+    /// Takes the pin (after a commit and its checkpoints) or lets it go (before a transaction
+    /// of the writer's, and when idle).
+    fn pin(&mut self, hold: bool) {
+        if let Some(pin) = &mut self.pin {
+            if hold {
+                pin.hold();
+            } else {
+                pin.release();
+            }
+        }
     }
 
     /// After a commit: the checkpoints it calls for.

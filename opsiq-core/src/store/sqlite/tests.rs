@@ -1074,3 +1074,39 @@ fn the_wal_starts_over_under_a_steady_stream_of_writes() {
     let largest = largest.into_inner();
     assert!(largest < WAL_BOUND, "the WAL grew to {largest} bytes");
 }
+
+#[test]
+fn an_idle_store_leaves_the_wal_to_another_process() {
+    // The writer holds a read transaction between its batches (the `pin` module) and lets it
+    // go once idle: then another process's checkpoint copies the whole WAL and truncates it,
+    // which a read transaction held anywhere in the WAL would stop.
+    let (dir, opsiq, wal_len) = store_watching_the_wal();
+    for i in 0..50 {
+        opsiq
+            .create_workspace(&format!("w{i}"), "w.example")
+            .unwrap();
+    }
+    opsiq.store().flush().unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    other
+        .execute("UPDATE workspaces SET name = name || '.' WHERE id = 1", [])
+        .unwrap();
+    // Asked while a read transaction is held, the checkpoint answers busy at once.
+    other.busy_timeout(std::time::Duration::ZERO).unwrap();
+    assert!(wal_len() > 0, "the writes went through the WAL");
+    let truncated = || {
+        let busy: i64 = other
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .unwrap();
+        busy == 0 && wal_len() == 0
+    };
+    let deadline = std::time::Instant::now() + super::pin::IDLE * 10;
+    while !truncated() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was still held after {:?} idle",
+            super::pin::IDLE * 10
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
