@@ -466,16 +466,22 @@ fn reads_in_one_view_share_a_snapshot_until_a_write_on_their_thread() {
     assert_eq!((before, after), (3, 4));
 }
 
-#[test]
-fn a_panic_in_one_view_leaves_no_connection_in_a_transaction() {
+/// A store with one read connection and one workspace.
+fn one_read_connection() -> (tempfile::TempDir, Opsiq) {
     let dir = tempfile::tempdir().unwrap();
     let config = SqliteConfig {
-        // One connection: one that leaked or stayed in a transaction would stop every read.
         max_readers: 1,
         ..SqliteConfig::default()
     };
     let opsiq = Opsiq::open_with(dir.path().join("t.db"), config).unwrap();
     opsiq.create_workspace("a", "a.example").unwrap();
+    (dir, opsiq)
+}
+
+#[test]
+fn a_panic_in_one_view_leaves_no_connection_in_a_transaction() {
+    // One connection: one that leaked or stayed in a transaction would stop every read.
+    let (_dir, opsiq) = one_read_connection();
     for inside_the_read in [false, true] {
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             opsiq.in_one_view(true, || {
@@ -505,15 +511,9 @@ fn a_panic_in_one_view_leaves_no_connection_in_a_transaction() {
 
 #[test]
 fn threads_waiting_for_the_one_read_connection_all_get_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = SqliteConfig {
-        // Every read but one at a time waits for the connection to come back: a wake-up lost
-        // when it is given back would leave a thread waiting for good.
-        max_readers: 1,
-        ..SqliteConfig::default()
-    };
-    let opsiq = Opsiq::open_with(dir.path().join("t.db"), config).unwrap();
-    opsiq.create_workspace("a", "a.example").unwrap();
+    // Every read but one at a time waits for the connection to come back: a wake-up lost when
+    // it is given back would leave a thread waiting for good.
+    let (_dir, opsiq) = one_read_connection();
     let (tx, rx) = std::sync::mpsc::channel();
     for _ in 0..8 {
         let (opsiq, tx) = (opsiq.clone(), tx.clone());
