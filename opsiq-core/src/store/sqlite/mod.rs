@@ -377,7 +377,7 @@ impl SqliteStore {
             store: self,
             conn: Some(conn),
         };
-        if run(reader.conn(), "COMMIT").is_err() && run(reader.conn(), "ROLLBACK").is_err() {
+        if !end_read(reader.conn()).1 {
             reader.spoil();
         }
     }
@@ -465,6 +465,14 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
+/// Ends a read transaction by `COMMIT`, or by `ROLLBACK` when that fails. Answers the commit's
+/// outcome, and whether the transaction ended: a connection still in it is not to be used again.
+fn end_read(conn: &Connection) -> (rusqlite::Result<()>, bool) {
+    let committed = run(conn, "COMMIT");
+    let ended = committed.is_ok() || run(conn, "ROLLBACK").is_ok();
+    (committed, ended)
+}
+
 impl Store for SqliteStore {
     fn read_with(&self, f: &mut dyn FnMut(&dyn Reads) -> Result<()>) -> Result<()> {
         if let Some(shared) = self.shared_view(f) {
@@ -478,11 +486,11 @@ impl Store for SqliteStore {
             return Err(db_err(e));
         }
         let out = f(&Db(conn));
-        let end = run(conn, "COMMIT").map_err(db_err);
-        if end.is_err() && run(conn, "ROLLBACK").is_err() {
+        let (end, ended) = end_read(conn);
+        if !ended {
             reader.spoil();
         }
-        out.and(end)
+        out.and(end.map_err(db_err))
     }
 
     fn write_boxed(&self, f: WriteFn) -> Result<Box<dyn Any + Send>> {
@@ -869,12 +877,13 @@ impl Writer {
     /// Takes the pin (after a commit and its checkpoints) or lets it go (before a transaction
     /// of the writer's, and when idle).
     fn pin(&mut self, hold: bool) {
-        if let Some(pin) = &mut self.pin {
-            if hold {
-                pin.hold();
-            } else {
-                pin.release();
-            }
+        let Some(pin) = &mut self.pin else { return };
+        let usable = if hold { pin.hold() } else { pin.release() };
+        if !usable {
+            // Left in a transaction it could not end, the pin would hold the WAL back for good:
+            // it is closed instead, and reads lock by system calls from then on.
+            tracing::warn!("the read pin's transaction could not be ended; the pin is closed");
+            self.pin = None;
         }
     }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{SqliteConfig, open_connection, run};
+use super::{SqliteConfig, end_read, open_connection, run};
 
 /// How long the writer waits for work before it lets the pin go.
 pub(super) const IDLE: Duration = Duration::from_secs(1);
@@ -43,10 +43,11 @@ impl Pin {
         }
     }
 
-    /// Begins a read transaction on the latest commit, unless one is held.
-    pub(super) fn hold(&mut self) {
+    /// Begins a read transaction on the latest commit, unless one is held. `false` when the
+    /// connection is left in a transaction it could not end, and is not to be used again.
+    pub(super) fn hold(&mut self) -> bool {
         if self.held {
-            return;
+            return true;
         }
         // A deferred transaction starts reading at its first statement that reads the file.
         let begun = run(&self.conn, "BEGIN").and_then(|()| {
@@ -56,25 +57,27 @@ impl Pin {
                 .map(drop)
         });
         match begun {
-            Ok(()) => self.held = true,
+            Ok(()) => {
+                self.held = true;
+                true
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "the read pin could not begin");
-                self.end();
+                self.end()
             }
         }
     }
 
-    /// Ends the read transaction, if one is held.
-    pub(super) fn release(&mut self) {
-        if self.held {
-            self.held = false;
-            self.end();
+    /// Ends the read transaction, if one is held. `false` as for [`Pin::hold`].
+    pub(super) fn release(&mut self) -> bool {
+        if !self.held {
+            return true;
         }
+        self.held = false;
+        self.end()
     }
 
-    fn end(&self) {
-        if !self.conn.is_autocommit() && run(&self.conn, "COMMIT").is_err() {
-            let _ = run(&self.conn, "ROLLBACK");
-        }
+    fn end(&self) -> bool {
+        self.conn.is_autocommit() || end_read(&self.conn).1
     }
 }
