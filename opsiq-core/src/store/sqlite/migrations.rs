@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0010_ticket_customer.sql"),
     include_str!("0011_stored_json.sql"),
     include_str!("0012_search_newest_first.sql"),
+    include_str!("0013_audit_log_lean.sql"),
 ];
 
 /// The schema version this build expects.

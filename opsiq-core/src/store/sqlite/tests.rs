@@ -281,8 +281,12 @@ fn usage_records_of_one_batch_add_up_and_a_bad_one_is_dropped_alone() {
     }
     const DAY: i64 = 24 * 60 * 60 * 1000;
     store.record(record(Some(key), "tickets.get", Timestamp(now.0 - 2 * DAY)));
-    // A key that does not exist fails its audit row's foreign key.
-    store.record(record(Some(Id(999)), "tickets.get", now));
+    // A status that is no HTTP status fails its audit row's check.
+    let mut bad = record(Some(key), "tickets.get", now);
+    if let Some(audit) = bad.audit.as_mut() {
+        audit.status = 0;
+    }
+    store.record(bad);
     store.flush().unwrap();
     assert_eq!(audit_rows(&opsiq), 301);
     let windows = [Timestamp(now.0 - DAY), Timestamp(now.0 - 7 * DAY)];
@@ -1109,4 +1113,87 @@ fn an_idle_store_leaves_the_wal_to_another_process() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+#[test]
+fn the_lean_audit_log_migration_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        // A database as the build before migration 0013 left it, with a request logged in
+        // each workspace and one refused before any key was known.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in super::migrations::MIGRATIONS.iter().take(12).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0), (2, 'v', 0);
+             INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at)
+                 VALUES ('req_a', NULL, NULL, NULL, 'unauthorized', 401, 5, 10),
+                        ('req_b', NULL, 1, 'tickets.get', 'ok', 200, 7, 11),
+                        ('req_c', NULL, 2, 'contacts.list', 'not_found', 404, 9, 12);",
+        )
+        .unwrap();
+    }
+    let opsiq = Opsiq::open(&path).unwrap();
+    let logged = |ws: Option<Id>| {
+        opsiq
+            .read(|r| r.audit_entries(ws, 10))
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.request_id, e.workspace_id, e.action, e.outcome, e.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        logged(None),
+        [
+            (
+                "req_c".into(),
+                Some(Id(2)),
+                Some("contacts.list".into()),
+                "not_found".into(),
+                404
+            ),
+            (
+                "req_b".into(),
+                Some(Id(1)),
+                Some("tickets.get".into()),
+                "ok".into(),
+                200
+            ),
+            ("req_a".into(), None, None, "unauthorized".into(), 401),
+        ]
+    );
+    assert_eq!(logged(Some(Id(1))).len(), 1);
+    // One b-tree a row: no secondary index, no foreign key to look up.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) FROM pragma_index_list('audit_log')"),
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM pragma_foreign_key_list('audit_log')"),
+        0
+    );
+    // New rows still land after the old ones, whatever key they name.
+    opsiq.store().record(UsageRecord {
+        audit: Some(AuditEntry {
+            request_id: "req_d".into(),
+            key_id: Some(Id(99)),
+            workspace_id: Some(Id(1)),
+            action: Some("tickets.get".into()),
+            outcome: "ok".into(),
+            status: 200,
+            latency_us: 3,
+            created_at: Timestamp(13),
+        }),
+        touch: None,
+    });
+    opsiq.store().flush().unwrap();
+    let logged = logged(None);
+    assert_eq!(logged.len(), 4);
+    assert_eq!(logged[0].0, "req_d");
 }
