@@ -473,10 +473,12 @@ impl Opsiq {
         self.entered(call, action, || action.run(self, call, params))
     }
 
-    /// Checks the call's permissions, then runs `f` as the thread's current call.
+    /// Checks the call's permissions, then runs `f`; an action that changes something runs as
+    /// the thread's current call, so that its first write carries its audit row. One that
+    /// changes nothing has no write to carry it: its row is written after the answer.
     fn entered<T>(&self, call: &Call, action: &Action, f: impl FnOnce() -> Result<T>) -> Result<T> {
         call.principal.check(action)?;
-        let _entered = call.enter();
+        let _entered = action.mutates.then(|| call.enter());
         f()
     }
 }
