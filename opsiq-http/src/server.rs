@@ -336,7 +336,10 @@ async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestPar
     let header = |name| {
         req.headers()
             .get(name)
-            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v: &HeaderValue| match std::str::from_utf8(v.as_bytes()) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
     };
     let authorization = header(header::AUTHORIZATION.as_str());
     let idempotency_key = if req.method() == hyper::Method::POST {
@@ -374,7 +377,10 @@ async fn read_request(req: Request<Incoming>, limit: usize) -> Result<RequestPar
 fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
     let mut response = json_response(answer.status, answer.body, &answer.request_id);
     for (name, value) in answer.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        let Some(name) = header_name(name) else {
+            continue;
+        };
+        if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
             response.headers_mut().insert(name, value);
         }
     }
@@ -383,6 +389,23 @@ fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
 
 /// Checked once, at compile time, rather than by `insert` on every answer.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The names of the core's extra headers, checked at compile time: a name given as a string
+/// is parsed again on every insert, three times an answer for the rate limit's.
+const CORE_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+    HeaderName::from_static("retry-after"),
+    HeaderName::from_static("idempotent-replayed"),
+];
+
+fn header_name(name: &str) -> Option<HeaderName> {
+    match CORE_HEADERS.iter().find(|known| known.as_str() == name) {
+        Some(known) => Some(known.clone()),
+        None => HeaderName::from_bytes(name.as_bytes()).ok(),
+    }
+}
 
 fn json_response(status: u16, body: Vec<u8>, request_id: &RequestId) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
