@@ -92,8 +92,9 @@ impl ContactReads for Db<'_> {
     }
 
     fn contact_docs(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Doc<Contact>>> {
+        let rows = f.limit.get() as usize + 1;
         match page("SELECT c.id, c.doc", workspace, f) {
-            Some((sql, args)) => docs(self, &sql, params_from_iter(args), |id| {
+            Some((sql, args)) => docs(self, &sql, params_from_iter(args), rows, |id| {
                 // A page's contacts come without their notes.
                 Ok(self
                     .contact(workspace, id)?

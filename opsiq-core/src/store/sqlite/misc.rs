@@ -148,20 +148,31 @@ pub(crate) fn all<T>(
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
 
-/// Runs a query of `(id, doc)` rows into [`Doc`]s, which share one text. A row whose `doc`
-/// SQLite left NULL (see migration 0011) is rendered from its columns, read by `load`.
+/// Runs a query of at most `rows` `(id, doc)` rows into [`Doc`]s, which share one text. A row
+/// whose `doc` SQLite left NULL (see migration 0011) is rendered from its columns, read by
+/// `load`.
 pub(crate) fn docs<T: Serialize>(
     db: &Db<'_>,
     sql: &str,
     params: impl rusqlite::Params,
+    rows: usize,
     load: impl Fn(Id) -> Result<Option<T>>,
 ) -> Result<Vec<Doc<T>>> {
-    // Room for a page of about ten records; it grows as rows come.
-    let mut text = String::with_capacity(4 << 10);
+    let mut text = String::new();
     let rows = all(db, sql, params, |r| {
         let id: Id = r.get(0)?;
         Ok(match r.get_ref(1)?.as_str_or_null()? {
             Some(json) => {
+                if text.capacity() == 0 {
+                    // Room for the page, guessed from its first record, rather than a copy
+                    // of the text at every doubling (three for a page of 50 tickets).
+                    text.reserve(
+                        json.len()
+                            .saturating_add(64)
+                            .saturating_mul(rows)
+                            .min(1 << 20),
+                    );
+                }
                 let start = text.len();
                 text.push_str(json);
                 (id, Some(start..text.len()))

@@ -85,7 +85,10 @@ impl TicketReads for Db<'_> {
 
     fn ticket_doc(&self, workspace: Id, id: Id) -> Result<Option<Doc<Ticket>>> {
         let sql = "SELECT t.id, t.doc FROM tickets t WHERE t.workspace_id = ?1 AND t.id = ?2";
-        Ok(docs(self, sql, [workspace, id], |id| self.ticket(workspace, id))?.pop())
+        Ok(docs(self, sql, [workspace, id], 1, |id| {
+            self.ticket(workspace, id)
+        })?
+        .pop())
     }
 
     fn tickets(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Ticket>> {
@@ -95,7 +98,8 @@ impl TicketReads for Db<'_> {
 
     fn ticket_docs(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Doc<Ticket>>> {
         let (sql, args) = page("SELECT t.id, t.doc FROM tickets t", workspace, f);
-        docs(self, &sql, params_from_iter(args), |id| {
+        let rows = f.limit.get() as usize + 1;
+        docs(self, &sql, params_from_iter(args), rows, |id| {
             self.ticket(workspace, id)
         })
     }
