@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Instructions a request costs the server, counted by valgrind's callgrind.
+
+Timings on a shared 2-core machine drift by 10 to 25% between runs; instruction counts do not
+(two runs of one build agree within 0.2%). This runs `opsiq serve` under callgrind on a copy of
+a seeded database, sends warm-up requests on one keep-alive connection, zeroes the counters,
+sends N requests of one operation, and prints the user-space instructions per request of all
+the server's threads (the writer's batches included; the kernel's work is not counted).
+
+A seeded database comes from the load benchmark:
+    OPSIQ_BENCH_KEEP=1 OPSIQ_BENCH_SCALE=0 OPSIQ_BENCH_ONLY=none cargo bench --bench load
+    python3 benches/instructions.py --db target/bench/load-XXXX/opsiq.db --op point
+
+Needs valgrind (`apt-get install valgrind`) and a release build of `opsiq`. Note that valgrind
+does not run the CPU's SHA extensions, so a key's SHA-256 takes its software path here (about
+3,500 instructions a request that the real CPU does not run).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+FIRST = ["Ada", "Alan", "Alice", "Amara", "Anna", "Arjun", "Beatriz", "Ben", "Carla", "Carlos"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", required=True, help="a database seeded by the load benchmark")
+    parser.add_argument("--op", required=True, choices=["point", "search", "list"])
+    parser.add_argument("-n", type=int, default=1000, help="requests counted (default 1000)")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--binary", default="target/release/opsiq")
+    parser.add_argument("--profile", help="where to keep the callgrind profile, for callgrind_annotate")
+    args = parser.parse_args()
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed: apt-get install valgrind")
+    if not os.path.exists(args.binary):
+        sys.exit(f"{args.binary} is missing: cargo build --release -p opsiq-cli")
+
+    with tempfile.TemporaryDirectory(prefix="opsiq-instructions-") as work:
+        db = os.path.join(work, "opsiq.db")
+        shutil.copy(args.db, db)
+        made = subprocess.run(
+            [args.binary, "--db", db, "--json", "keys", "create", "--name", "instructions",
+             "--scopes", "tickets.read,contacts.read"],
+            capture_output=True, text=True, check=True)
+        key = json.loads(made.stdout)
+        secret, workspace = key["secret"], key["workspace_id"]
+        with sqlite3.connect(db) as conn:
+            tickets = [r[0] for r in conn.execute(
+                "SELECT id FROM tickets WHERE workspace_id = ? ORDER BY id", (workspace,))]
+            department = conn.execute(
+                "SELECT min(id) FROM departments WHERE workspace_id = ?", (workspace,)).fetchone()[0]
+        if not tickets:
+            sys.exit(f"{args.db} holds no tickets of workspace {workspace}")
+
+        def path(i):
+            if args.op == "point":
+                return f"/api/v1/tickets/{tickets[(i * 7919) % len(tickets)]}"
+            if args.op == "search":
+                return f"/api/v1/contacts?q={FIRST[i % len(FIRST)][:3].lower()}&limit=25"
+            return f"/api/v1/tickets?status=open&department_id={department}&limit=50"
+
+        out = os.path.join(work, "callgrind.out")
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", args.binary,
+             "--db", db, "serve", "--bind", "127.0.0.1:0", "--rate-limit", "1000000000"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=dict(os.environ, OPSIQ_LOG="warn"))
+        try:
+            first = server.stdout.readline()
+            found = re.search(r"127\.0\.0\.1:(\d+)", first)
+            if not found:
+                sys.exit(f"the server did not say where it listens: {first!r}")
+            conn = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=600)
+
+            def send(i):
+                conn.request("GET", path(i), headers={"Authorization": f"Bearer {secret}"})
+                answer = conn.getresponse()
+                body = answer.read()
+                if answer.status != 200:
+                    sys.exit(f"GET {path(i)} answered {answer.status}: {body[:200]!r}")
+
+            for i in range(args.warmup):
+                send(i)
+            # Let the warm-up's lingering audit batch commit before counting starts.
+            time.sleep(1.5)
+            subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True,
+                           capture_output=True)
+            for i in range(args.n):
+                send(args.warmup + i)
+            time.sleep(1.5)  # and the counted requests' batch
+            subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True,
+                           capture_output=True)
+        finally:
+            server.terminate()
+            server.wait()
+        dump = out + ".1"
+        with open(dump) as f:
+            total = next(int(line.split()[1]) for line in f
+                         if line.startswith(("summary:", "totals:")))
+        if args.profile:
+            shutil.copy(dump, args.profile)
+        print(f"{args.op}: {total / args.n:,.0f} instructions a request ({total:,} for {args.n})")
+
+
+if __name__ == "__main__":
+    main()
