@@ -964,18 +964,29 @@ fn the_stored_json_of_tickets_and_contacts_is_their_rendering() {
     assert_eq!(found[0].parse().unwrap().name.as_deref(), Some("Bob"));
 }
 
+/// A database at `path` with only the first `version` migrations applied, as the build of that
+/// schema left it.
+fn database_at_version(path: &std::path::Path, version: usize) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for (i, sql) in super::migrations::MIGRATIONS
+        .iter()
+        .take(version)
+        .enumerate()
+    {
+        conn.execute_batch(sql).unwrap();
+        conn.pragma_update(None, "user_version", i as i64 + 1)
+            .unwrap();
+    }
+    conn
+}
+
 #[test]
 fn the_customer_migration_fills_in_the_tickets_already_stored() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     {
         // A database as the build before migration 0010 left it.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for (i, sql) in super::migrations::MIGRATIONS.iter().take(9).enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-        }
+        let conn = database_at_version(&path, 9);
         conn.execute_batch(
             "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
              INSERT INTO contacts (id, workspace_id, name, email, email_norm, created_at, updated_at)
@@ -1122,12 +1133,7 @@ fn the_lean_audit_log_migration_keeps_every_row() {
     {
         // A database as the build before migration 0013 left it, with a request logged in
         // each workspace and one refused before any key was known.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for (i, sql) in super::migrations::MIGRATIONS.iter().take(12).enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-        }
+        let conn = database_at_version(&path, 12);
         conn.execute_batch(
             "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0), (2, 'v', 0);
              INSERT INTO audit_log (request_id, key_id, workspace_id, action, outcome, status, latency_us, created_at)
