@@ -92,9 +92,10 @@ impl ContactReads for Db<'_> {
     }
 
     fn contact_docs(&self, workspace: Id, f: &ContactFilter) -> Result<Vec<Doc<Contact>>> {
-        let rows = f.limit.get() as usize + 1;
+        // The page, and one more row that tells whether another page follows.
+        let at_most = f.limit.get() as usize + 1;
         match page("SELECT c.id, c.doc", workspace, f) {
-            Some((sql, args)) => docs(self, &sql, params_from_iter(args), rows, |id| {
+            Some((sql, args)) => docs(self, &sql, params_from_iter(args), at_most, |id| {
                 // A page's contacts come without their notes.
                 Ok(self
                     .contact(workspace, id)?

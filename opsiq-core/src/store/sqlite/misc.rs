@@ -148,14 +148,14 @@ pub(crate) fn all<T>(
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
 
-/// Runs a query of at most `rows` `(id, doc)` rows into [`Doc`]s, which share one text. A row
-/// whose `doc` SQLite left NULL (see migration 0011) is rendered from its columns, read by
+/// Runs a query of at most `at_most` `(id, doc)` rows into [`Doc`]s, which share one text. A
+/// row whose `doc` SQLite left NULL (see migration 0011) is rendered from its columns, read by
 /// `load`.
 pub(crate) fn docs<T: Serialize>(
     db: &Db<'_>,
     sql: &str,
     params: impl rusqlite::Params,
-    rows: usize,
+    at_most: usize,
     load: impl Fn(Id) -> Result<Option<T>>,
 ) -> Result<Vec<Doc<T>>> {
     let mut text = String::new();
@@ -169,7 +169,7 @@ pub(crate) fn docs<T: Serialize>(
                     text.reserve(
                         json.len()
                             .saturating_add(64)
-                            .saturating_mul(rows)
+                            .saturating_mul(at_most)
                             .min(1 << 20),
                     );
                 }

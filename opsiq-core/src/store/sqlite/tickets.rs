@@ -98,8 +98,9 @@ impl TicketReads for Db<'_> {
 
     fn ticket_docs(&self, workspace: Id, f: &TicketFilter) -> Result<Vec<Doc<Ticket>>> {
         let (sql, args) = page("SELECT t.id, t.doc FROM tickets t", workspace, f);
-        let rows = f.limit.get() as usize + 1;
-        docs(self, &sql, params_from_iter(args), rows, |id| {
+        // The page, and one more row that tells whether another page follows.
+        let at_most = f.limit.get() as usize + 1;
+        docs(self, &sql, params_from_iter(args), at_most, |id| {
             self.ticket(workspace, id)
         })
     }
