@@ -65,19 +65,35 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub request_id: RequestId,
-    /// Extra headers: the `RateLimit-*` fields, and `Retry-After` on a 429.
+    /// Extra headers, named from [`EXTRA_HEADERS`]: the `RateLimit-*` fields, `Retry-After` on
+    /// a 429, and `Idempotent-Replayed` on a replayed answer.
     pub headers: Vec<(&'static str, String)>,
 }
+
+/// The names of the extra headers an answer may carry (see [`ApiResponse::headers`]), in
+/// lower case, for adapters to prepare once.
+pub const EXTRA_HEADERS: [&str; 5] = [
+    RATELIMIT_LIMIT,
+    RATELIMIT_REMAINING,
+    RATELIMIT_RESET,
+    RETRY_AFTER,
+    IDEMPOTENT_REPLAYED,
+];
+const RATELIMIT_LIMIT: &str = "ratelimit-limit";
+const RATELIMIT_REMAINING: &str = "ratelimit-remaining";
+const RATELIMIT_RESET: &str = "ratelimit-reset";
+const RETRY_AFTER: &str = "retry-after";
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The IETF `RateLimit-*` header fields for a key's standing, and `Retry-After` when refused.
 fn rate_headers(state: &RateState, retry_after: Option<u64>) -> Vec<(&'static str, String)> {
     let mut headers = vec![
-        ("ratelimit-limit", state.limit.to_string()),
-        ("ratelimit-remaining", state.remaining.to_string()),
-        ("ratelimit-reset", state.reset.to_string()),
+        (RATELIMIT_LIMIT, state.limit.to_string()),
+        (RATELIMIT_REMAINING, state.remaining.to_string()),
+        (RATELIMIT_RESET, state.reset.to_string()),
     ];
     if let Some(seconds) = retry_after {
-        headers.push(("retry-after", seconds.to_string()));
+        headers.push((RETRY_AFTER, seconds.to_string()));
     }
     headers
 }
@@ -207,7 +223,7 @@ impl Opsiq {
                 rendered_body(output, &req.request_id),
             ),
             Ok(Outcome::Replay { status, body }) => {
-                headers.push(("idempotent-replayed", "true".to_string()));
+                headers.push((IDEMPOTENT_REPLAYED, "true".to_string()));
                 (*status, body.clone().into_bytes())
             }
             Err(error) => (error.status(), error_body(error, &req.request_id)),

@@ -4,8 +4,8 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use opsiq_core::Opsiq;
-use opsiq_core::api::{ApiRequest, ApiResponse, Door, MAX_BODY_BYTES};
+use opsiq_core::api::{ApiRequest, ApiResponse, Door, EXTRA_HEADERS, MAX_BODY_BYTES};
 use opsiq_core::error::Error;
 use opsiq_core::types::RequestId;
 use serde_json::json;
@@ -390,15 +390,14 @@ fn reply(answer: ApiResponse) -> Response<Full<Bytes>> {
 /// Checked once, at compile time, rather than by `insert` on every answer.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The names of the core's extra headers, checked at compile time: a name given as a string
-/// is parsed again on every insert, three times an answer for the rate limit's.
-const CORE_HEADERS: [HeaderName; 5] = [
-    HeaderName::from_static("ratelimit-limit"),
-    HeaderName::from_static("ratelimit-remaining"),
-    HeaderName::from_static("ratelimit-reset"),
-    HeaderName::from_static("retry-after"),
-    HeaderName::from_static("idempotent-replayed"),
-];
+/// The names of the core's extra headers, parsed once: a name given as a string is parsed
+/// again on every insert, three times an answer for the rate limit's.
+static CORE_HEADERS: LazyLock<Vec<HeaderName>> = LazyLock::new(|| {
+    EXTRA_HEADERS
+        .iter()
+        .map(|name| HeaderName::from_static(name))
+        .collect()
+});
 
 fn header_name(name: &str) -> Option<HeaderName> {
     match CORE_HEADERS.iter().find(|known| known.as_str() == name) {
