@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 
+# The first ten of the first names benches/load/seed.rs gives its contacts (FIRST there).
 FIRST = ["Ada", "Alan", "Alice", "Amara", "Anna", "Arjun", "Beatriz", "Ben", "Carla", "Carlos"]
 
 
