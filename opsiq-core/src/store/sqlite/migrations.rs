@@ -1,6 +1,6 @@
 //! Embedded schema migrations, applied in order on open and tracked in `PRAGMA user_version`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::db_err;
 use crate::{Error, Result};
@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0011_stored_json.sql"),
     include_str!("0012_search_newest_first.sql"),
     include_str!("0013_audit_log_lean.sql"),
+    include_str!("0014_doc_first.sql"),
 ];
 
 /// The schema version this build expects.
@@ -38,9 +39,45 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
             ),
         });
     }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Foreign keys are off while the schema changes, as SQLite's documentation has it for a
+    // table rebuilt by copy (0013, 0014): dropping the old table would otherwise delete, or
+    // refuse to delete, the rows that refer to it. Every migration's result is checked
+    // against them instead, before it commits. (The pragma cannot change inside a transaction.)
+    let enforced: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(db_err)?;
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(db_err)?;
+    let applied = apply_from(conn, current);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", enforced)
+        .map_err(db_err);
+    applied.and(restored)
+}
+
+fn apply_from(conn: &mut Connection, current: i64) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction().map_err(db_err)?;
         tx.execute_batch(sql).map_err(db_err)?;
+        let broken: Option<(String, Option<i64>, String)> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(db_err)?;
+        if let Some((table, row, parent)) = broken {
+            return Err(Error::Unavailable {
+                part: "database",
+                reason: format!(
+                    "migration {} would leave a row{} of {table} referring to a missing row of {parent}",
+                    i + 1,
+                    row.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+            });
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)
             .map_err(db_err)?;
         tx.commit().map_err(db_err)?;

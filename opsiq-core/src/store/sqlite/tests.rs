@@ -1203,3 +1203,165 @@ fn the_lean_audit_log_migration_keeps_every_row() {
     assert_eq!(logged.len(), 4);
     assert_eq!(logged[0].0, "req_d");
 }
+
+/// Everything a schema holds but the named tables: `(type, name, table, sql)`, sorted.
+fn schema_apart_from(conn: &rusqlite::Connection, tables: &[&str]) -> Vec<[String; 4]> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master \
+             WHERE NOT (type = 'table' AND name IN (SELECT value FROM json_each(?1))) ORDER BY 1, 2",
+        )
+        .unwrap();
+    stmt.query_map([serde_json::to_string(tables).unwrap()], |r| {
+        Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// Every row of a table as `column = value` pairs sorted by column, rows in id order.
+fn rows_by_name(
+    conn: &rusqlite::Connection,
+    table: &str,
+) -> Vec<Vec<(String, rusqlite::types::Value)>> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+        .unwrap();
+    let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+    stmt.query_map([], |r| {
+        let mut row = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Ok((n.clone(), r.get(i)?)))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        row.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(row)
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+#[test]
+fn the_doc_first_migration_keeps_every_row_index_and_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let tables = ["tickets", "contacts"];
+    let (schema, before) = {
+        // A database as the build before migration 0014 left it: contacts with a note (which
+        // a careless drop of `contacts` would delete by cascade) and tickets.
+        let conn = database_at_version(&path, 13);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
+             INSERT INTO contacts (id, workspace_id, name, email, email_norm, tags, created_at, updated_at)
+                 VALUES (7, 1, 'Cy', 'Cy@Example.com', 'cy@example.com', '[\"vip\"]', 0, 0);
+             INSERT INTO contacts (id, workspace_id, name, created_at, updated_at)
+                 VALUES (8, 1, 'Cyd', 0, 0), (9, 1, 'Dee', 0, 0);
+             INSERT INTO contact_notes (contact_id, body, author, created_at) VALUES (7, 'called', 'ann', 1);
+             INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, source,
+                 created_at, updated_at) VALUES (1, 7, 's', 'b', 'open', 'low', 'api', 0, 0),
+                 (1, 8, 't', 'c', 'resolved', 'high', 'email', 0, 5);",
+        )
+        .unwrap();
+        let before: Vec<_> = tables.iter().map(|t| rows_by_name(&conn, t)).collect();
+        (schema_apart_from(&conn, &tables), before)
+    };
+    let opsiq = Opsiq::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The same rows, indexes, triggers and views; `doc` second in both tables.
+    assert_eq!(schema_apart_from(&conn, &tables), schema);
+    for (table, rows) in tables.iter().zip(&before) {
+        assert_eq!(&rows_by_name(&conn, table), rows, "{table}");
+        let second: String = conn
+            .query_row(
+                &format!("SELECT name FROM pragma_table_info('{table}') WHERE cid = 1"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(second, "doc", "{table}");
+    }
+    let notes: i64 = conn
+        .query_row("SELECT count(*) FROM contact_notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(notes, 1);
+    // The triggers work on the new tables: a renamed contact renames its ticket's customer,
+    // both are rendered again, and search finds the new name.
+    conn.execute("UPDATE contacts SET name = 'Cyril' WHERE id = 7", [])
+        .unwrap();
+    assert_eq!(customer(&opsiq, Id(1), Id(1)).1.as_deref(), Some("Cyril"));
+    assert_eq!(assert_docs_match(&opsiq, &path, Id(1)), 0);
+    let found = opsiq
+        .read(|r| {
+            r.contact_docs(
+                Id(1),
+                &crate::contacts::ContactFilter {
+                    q: Some("cyr".into()),
+                    limit: crate::types::Limit::new(5).unwrap(),
+                    before: None,
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(found.iter().map(|d| d.id()).collect::<Vec<_>>(), [Id(7)]);
+    assert!(found[0].json().contains("\"name\":\"Cyril\""));
+}
+
+#[test]
+fn a_migration_that_would_break_a_foreign_key_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        // A ticket naming a contact that is not there (foreign keys were off when it was
+        // written): copying the tickets would carry it over.
+        let conn = database_at_version(&path, 13);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
+             INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, source,
+                 created_at, updated_at) VALUES (1, 404, 's', 'b', 'open', 'low', 'api', 0, 0);",
+        )
+        .unwrap();
+    }
+    let refused = Opsiq::open(&path).err().expect("the upgrade is refused");
+    assert!(
+        refused.to_string().contains(
+            "migration 14 would leave a row (1) of tickets referring to a missing row of contacts"
+        ),
+        "{refused}"
+    );
+    // Nothing of it stays: the schema is still version 13, `doc` still last.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 13);
+    let last: String = conn
+        .query_row(
+            "SELECT name FROM pragma_table_info('tickets') ORDER BY cid DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last, "doc");
+}
+
+#[test]
+fn migrations_leave_foreign_keys_as_they_found_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.pragma_update(None, "foreign_keys", true).unwrap();
+    super::migrations::apply(&mut conn).unwrap();
+    let on: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert!(on);
+    let refused = conn.execute(
+        "INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, source, \
+         created_at, updated_at) VALUES (1, 404, 's', 'b', 'open', 'low', 'api', 0, 0)",
+        [],
+    );
+    assert!(refused.is_err(), "a dangling contact is refused");
+}
