@@ -6,6 +6,8 @@ Timings on a shared 2-core machine drift by 10 to 25% between runs; instruction 
 a seeded database, sends warm-up requests on one keep-alive connection, zeroes the counters,
 sends N requests of one operation, and prints the user-space instructions per request of all
 the server's threads (the writer's batches included; the kernel's work is not counted).
+`create` sends `POST /api/v1/tickets` as the load benchmark does, one at a time, so each is its
+own commit (under load, concurrent creates share commits).
 
 A seeded database comes from the load benchmark:
     OPSIQ_BENCH_KEEP=1 OPSIQ_BENCH_SCALE=0 OPSIQ_BENCH_ONLY=none cargo bench --bench load
@@ -35,7 +37,7 @@ FIRST = ["Ada", "Alan", "Alice", "Amara", "Anna", "Arjun", "Beatriz", "Ben", "Ca
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="a database seeded by the load benchmark")
-    parser.add_argument("--op", required=True, choices=["point", "search", "list"])
+    parser.add_argument("--op", required=True, choices=["point", "search", "list", "create"])
     parser.add_argument("-n", type=int, default=1000, help="requests counted (default 1000)")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--binary", default="target/release/opsiq")
@@ -52,7 +54,7 @@ def main():
         shutil.copy(args.db, db)
         made = subprocess.run(
             [args.binary, "--db", db, "--json", "keys", "create", "--name", "instructions",
-             "--scopes", "tickets.read,contacts.read"],
+             "--scopes", "tickets.read,tickets.write,contacts.read"],
             capture_output=True, text=True, check=True)
         key = json.loads(made.stdout)
         secret, workspace = key["secret"], key["workspace_id"]
@@ -69,7 +71,22 @@ def main():
                 return f"/api/v1/tickets/{tickets[(i * 7919) % len(tickets)]}"
             if args.op == "search":
                 return f"/api/v1/contacts?q={FIRST[i % len(FIRST)][:3].lower()}&limit=25"
-            return f"/api/v1/tickets?status=open&department_id={department}&limit=50"
+            if args.op == "list":
+                return f"/api/v1/tickets?status=open&department_id={department}&limit=50"
+            return "/api/v1/tickets"
+
+        def body(i):
+            # As the load benchmark's POST: a thousand customers, found after their first ticket.
+            if args.op != "create":
+                return None
+            return json.dumps({
+                "customer_email": f"customer{i % 1000}@load.example",
+                "customer_name": "Load Customer",
+                "subject": "Instructions benchmark ticket",
+                "body": "The parcel never arrived.",
+                "priority": "high",
+                "tags": ["load"],
+            })
 
         out = os.path.join(work, "callgrind.out")
         server = subprocess.Popen(
@@ -85,11 +102,13 @@ def main():
             conn = http.client.HTTPConnection("127.0.0.1", int(found.group(1)), timeout=600)
 
             def send(i):
-                conn.request("GET", path(i), headers={"Authorization": f"Bearer {secret}"})
+                method = "POST" if args.op == "create" else "GET"
+                headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+                conn.request(method, path(i), body=body(i), headers=headers)
                 answer = conn.getresponse()
-                body = answer.read()
-                if answer.status != 200:
-                    sys.exit(f"GET {path(i)} answered {answer.status}: {body[:200]!r}")
+                text = answer.read()
+                if answer.status not in (200, 201):
+                    sys.exit(f"{method} {path(i)} answered {answer.status}: {text[:200]!r}")
 
             for i in range(args.warmup):
                 send(i)
