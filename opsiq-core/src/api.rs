@@ -127,26 +127,44 @@ pub fn success_body(output: &Output, request_id: &RequestId) -> Vec<u8> {
     envelope(&data, output.next_cursor.as_ref(), request_id)
 }
 
-/// [`success_body`] for an action's result already rendered as JSON text.
-pub fn rendered_body(rendered: &Rendered, request_id: &RequestId) -> Vec<u8> {
-    envelope(&rendered.data, rendered.next_cursor.as_ref(), request_id)
+/// [`success_body`] for an action's result already rendered as JSON text. A result with room in
+/// front of it (a page of stored records, see [`crate::types::PageText`]) is answered from its
+/// own buffer: the envelope is written around it, not the result copied into the envelope.
+pub fn rendered_body(rendered: Rendered, request_id: &RequestId) -> Vec<u8> {
+    let cursor = rendered.next_cursor.as_ref();
+    if rendered.headroom != OPENING.len() {
+        return envelope(rendered.json(), cursor, request_id);
+    }
+    let mut out = rendered.text.into_bytes();
+    out[..OPENING.len()].copy_from_slice(OPENING);
+    close_envelope(&mut out, cursor, request_id);
+    out
 }
+
+/// What a success envelope opens with, before its `data`.
+const OPENING: &[u8] = b"{\"success\":true,\"data\":";
+const _: () = assert!(OPENING.len() == crate::types::HEADROOM);
 
 /// Writes the envelope around `data`, JSON text written as it is, in a buffer sized for it and
 /// the fields around it, so that a page of a list is not copied again at every doubling.
 fn envelope(data: &str, next_cursor: Option<&Option<String>>, request_id: &RequestId) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 160);
-    out.extend_from_slice(b"{\"success\":true,\"data\":");
+    out.extend_from_slice(OPENING);
     out.extend_from_slice(data.as_bytes());
+    close_envelope(&mut out, next_cursor, request_id);
+    out
+}
+
+/// Writes what follows `data` in a success envelope.
+fn close_envelope(out: &mut Vec<u8>, next_cursor: Option<&Option<String>>, request_id: &RequestId) {
     // Strings go through serde_json for their escaping; writing into a Vec cannot fail.
     if let Some(cursor) = next_cursor {
         out.extend_from_slice(b",\"next_cursor\":");
-        let _ = serde_json::to_writer(&mut out, cursor);
+        let _ = serde_json::to_writer(&mut *out, cursor);
     }
     out.extend_from_slice(b",\"request_id\":");
-    let _ = serde_json::to_writer(&mut out, request_id.as_str());
+    let _ = serde_json::to_writer(&mut *out, request_id.as_str());
     out.push(b'}');
-    out
 }
 
 impl Opsiq {
@@ -217,16 +235,21 @@ impl Opsiq {
         });
         let key = principal.as_ref().map(|p: &Principal| p.key_id);
         let mut headers = Vec::new();
-        let (status, body) = match &result {
+        let (status, body, result) = match result {
             Ok(Outcome::Output(output)) => (
                 call.as_ref().map_or(200, |c| c.success_status),
                 rendered_body(output, &req.request_id),
+                Ok(()),
             ),
             Ok(Outcome::Replay { status, body }) => {
                 headers.push((IDEMPOTENT_REPLAYED, "true".to_string()));
-                (*status, body.clone().into_bytes())
+                (status, body.into_bytes(), Ok(()))
             }
-            Err(error) => (error.status(), error_body(error, &req.request_id)),
+            Err(error) => (
+                error.status(),
+                error_body(&error, &req.request_id),
+                Err(error),
+            ),
         };
         // The claimed key keeps the answer, or is let go when nothing was changed.
         if let Some(held) = call.as_ref().and_then(|c| c.idempotency.clone()) {
@@ -242,7 +265,6 @@ impl Opsiq {
                 tracing::warn!(request_id = %req.request_id, error = %e, "cannot store an idempotent response");
             }
         }
-        let result = result.map(|_| ());
         let audit = match (&call, &result) {
             (Some(call), _) if call.is_audited() => None,
             (Some(call), result) => Some(call.audit_entry(result.as_ref().err())),
@@ -634,4 +656,48 @@ fn relabel(error: Error, req: &ApiRequest, action: &Action) -> Error {
         return Error::parameter(root, reason.clone());
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Doc, Id, PageText};
+
+    #[test]
+    fn a_page_answered_from_its_own_text_reads_as_one_copied_into_the_envelope() {
+        let request_id = RequestId::generate();
+        let mut text = PageText::new();
+        let ranges = [text.push(r#"{"id":2}"#), text.push(r#"{"id":1}"#)];
+        let text = text.finish();
+        let docs: Vec<Doc<()>> = ranges
+            .into_iter()
+            .map(|r| Doc::stored_in(Id(1), &text, r))
+            .collect();
+        drop(text);
+        let joined = Doc::join(docs);
+        assert_eq!(joined.headroom, OPENING.len(), "room for the envelope");
+        let cursor = Some(Some("c1_1".to_string()));
+        let in_place = Rendered {
+            text: joined.text,
+            headroom: joined.headroom,
+            next_cursor: cursor.clone(),
+        };
+        let copied = Rendered {
+            text: in_place.json().to_string(),
+            headroom: 0,
+            next_cursor: cursor,
+        };
+        let copied = rendered_body(copied, &request_id);
+        assert_eq!(rendered_body(in_place, &request_id), copied);
+        let parsed: serde_json::Value = serde_json::from_slice(&copied).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "success": true,
+                "data": [{"id": 2}, {"id": 1}],
+                "next_cursor": "c1_1",
+                "request_id": request_id.as_str(),
+            })
+        );
+    }
 }

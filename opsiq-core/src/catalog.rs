@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::service::{Call, Opsiq};
-use crate::types::{Doc, Page};
+use crate::types::{Doc, Joined, Page};
 use crate::{Error, Result, Scope};
 
 /// The prefix of every REST route.
@@ -89,10 +89,19 @@ pub struct Output {
 /// `serde_json::Value` on the way.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// JSON text, written into the envelope as it is.
-    pub data: String,
+    /// JSON text, written into the envelope as it is: `text[headroom..]`. The bytes in front
+    /// are free room for the envelope (see [`crate::types::HEADROOM`]).
+    pub(crate) text: String,
+    pub(crate) headroom: usize,
     /// As in [`Output`].
     pub next_cursor: Option<Option<String>>,
+}
+
+impl Rendered {
+    /// The result's JSON text.
+    pub fn json(&self) -> &str {
+        &self.text[self.headroom..]
+    }
 }
 
 /// The form a caller wants an action's result in.
@@ -121,7 +130,8 @@ impl Produced {
                 next_cursor,
             }),
             Form::Json => Produced::Json(Rendered {
-                data: serde_json::to_string(data).map_err(failed)?,
+                text: serde_json::to_string(data).map_err(failed)?,
+                headroom: 0,
                 next_cursor,
             }),
         })
@@ -129,29 +139,20 @@ impl Produced {
 
     /// A page of [`Doc`]s: their texts joined into an array, unparsed in JSON form.
     fn page_of_docs<T>(form: Form, page: Page<Doc<T>>) -> Result<Self> {
-        let size: usize = page.items.iter().map(|doc| doc.json().len() + 1).sum();
-        let mut data = String::with_capacity(size + 1);
-        data.push('[');
-        for (i, doc) in page.items.iter().enumerate() {
-            if i > 0 {
-                data.push(',');
-            }
-            data.push_str(doc.json());
-        }
-        data.push(']');
-        Produced::stored(form, data, Some(page.next_cursor))
+        Produced::stored(form, Doc::join(page.items), Some(page.next_cursor))
     }
 
     /// JSON text of stored records (see [`Doc`]): kept as it is in JSON form.
-    fn stored(form: Form, json: String, next_cursor: Option<Option<String>>) -> Result<Self> {
+    fn stored(form: Form, json: Joined, next_cursor: Option<Option<String>>) -> Result<Self> {
         Ok(match form {
             Form::Value => Produced::Value(Output {
-                data: serde_json::from_str(&json)
+                data: serde_json::from_str(&json.text[json.headroom..])
                     .map_err(|e| Error::Internal(format!("a stored record is not JSON: {e}")))?,
                 next_cursor,
             }),
             Form::Json => Produced::Json(Rendered {
-                data: json,
+                text: json.text,
+                headroom: json.headroom,
                 next_cursor,
             }),
         })
@@ -239,7 +240,11 @@ impl Action {
         F: Fn(&Opsiq, &Call, I) -> Result<Doc<T>> + Send + Sync + 'static,
     {
         let run: Runner = Arc::new(move |op, call, params, form| {
-            Produced::stored(form, f(op, call, decode(params)?)?.into_json(), None)
+            let json = Joined {
+                text: f(op, call, decode(params)?)?.into_json(),
+                headroom: 0,
+            };
+            Produced::stored(form, json, None)
         });
         Action::with_runner::<I, T>(id, scope, noun, summary, false, run)
     }

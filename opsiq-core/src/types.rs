@@ -375,7 +375,9 @@ impl<T> Page<T> {
 /// [`Doc::render`].
 ///
 /// The records of a page may share one text, each a range of it ([`Doc::stored_in`]): a page
-/// read from a store is then one allocation, not one for every record.
+/// read from a store is then one allocation, not one for every record. Read into a
+/// [`PageText`], they are also the page's JSON array as it is, which [`Doc::join`] hands on
+/// without copying it.
 pub struct Doc<T> {
     id: Id,
     text: Arc<String>,
@@ -427,6 +429,119 @@ impl<T> Doc<T> {
         } else {
             self.json().to_string()
         }
+    }
+}
+
+/// Bytes a [`PageText`] leaves in front of its array: room for an answer to write what comes
+/// before the page (the API's envelope opens with exactly as many, `{"success":true,"data":`),
+/// so that the answer is written around the records where they lie.
+pub const HEADROOM: usize = 23;
+
+/// The text a page of records is read into, which their [`Doc`]s share: [`HEADROOM`] spaces,
+/// then the records as the page's JSON array, unclosed (`[a,b,c`). [`Doc::join`] closes it
+/// after the page's last record.
+#[derive(Debug, Default)]
+pub struct PageText(String);
+
+impl PageText {
+    pub fn new() -> Self {
+        PageText::default()
+    }
+
+    /// Makes room, at once, for `records` records of about `each` bytes and what an answer
+    /// adds around them (at most 1 MiB is reserved ahead).
+    pub fn reserve(&mut self, each: usize, records: usize) {
+        let room = each
+            .saturating_add(1)
+            .saturating_mul(records)
+            .saturating_add(HEADROOM + 256)
+            .min(1 << 20);
+        self.0.reserve(room.saturating_sub(self.0.len()));
+    }
+
+    /// Appends a record's JSON text; answers where it lies, for [`Doc::stored_in`].
+    pub fn push(&mut self, json: &str) -> Range<usize> {
+        if self.0.is_empty() {
+            self.0.extend(std::iter::repeat_n(' ', HEADROOM));
+            self.0.push('[');
+        } else {
+            self.0.push(',');
+        }
+        let start = self.0.len();
+        self.0.push_str(json);
+        start..self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn finish(self) -> Arc<String> {
+        Arc::new(self.0)
+    }
+}
+
+/// A page's records as one JSON array: `text[headroom..]`; the `headroom` bytes in front are
+/// free for the answer to write into (see [`HEADROOM`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    pub text: String,
+    pub headroom: usize,
+}
+
+impl<T> Doc<T> {
+    /// The records as one JSON array. When they are the records of one [`PageText`], in order
+    /// and held nowhere else, the array is that text, closed after the last of them: nothing is
+    /// copied. Otherwise their texts are copied into a new one.
+    pub fn join(docs: Vec<Doc<T>>) -> Joined {
+        if let Some(text) = Doc::laid_out(&docs) {
+            let end = docs.last().map_or(0, |d| d.range.end);
+            drop(docs);
+            return match Arc::try_unwrap(text) {
+                Ok(mut text) => {
+                    text.truncate(end);
+                    text.push(']');
+                    Joined {
+                        text,
+                        headroom: HEADROOM,
+                    }
+                }
+                // Not reached: nothing but the docs held the text.
+                Err(shared) => Joined {
+                    text: format!("{}]", &shared[HEADROOM..end]),
+                    headroom: 0,
+                },
+            };
+        }
+        let size: usize = docs.iter().map(|d| d.range.len() + 1).sum();
+        let mut text = String::with_capacity(size + 1);
+        text.push('[');
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(doc.json());
+        }
+        text.push(']');
+        Joined { text, headroom: 0 }
+    }
+
+    /// The text of `docs` when it is a [`PageText`] holding them, in order, and nothing holds
+    /// it but them.
+    fn laid_out(docs: &[Doc<T>]) -> Option<Arc<String>> {
+        let first = docs.first()?;
+        let text = &first.text;
+        let bytes = text.as_bytes();
+        let in_place = first.range.start == HEADROOM + 1
+            && bytes.get(HEADROOM) == Some(&b'[')
+            && docs.windows(2).all(|pair| {
+                pair[1].range.start == pair[0].range.end + 1
+                    && bytes.get(pair[0].range.end) == Some(&b',')
+            })
+            && docs.iter().all(|d| Arc::ptr_eq(&d.text, text))
+            && Arc::strong_count(text) == docs.len()
+            && Arc::weak_count(text) == 0;
+        in_place.then(|| text.clone())
     }
 }
 
@@ -698,6 +813,57 @@ mod tests {
         assert_eq!(whole.into_json(), "[3]");
         let outside = std::panic::catch_unwind(|| Doc::<()>::stored_in(Id(1), &text, 8..18));
         assert!(outside.is_err());
+    }
+
+    /// The docs of a page read into a [`PageText`], as a store reads them.
+    fn page_of(records: &[&str]) -> (Vec<Doc<()>>, *const u8) {
+        let mut text = PageText::new();
+        text.reserve(16, records.len());
+        let ranges: Vec<_> = records.iter().map(|r| text.push(r)).collect();
+        let text = text.finish();
+        let docs = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, range)| Doc::stored_in(Id(i as i64 + 1), &text, range))
+            .collect();
+        (docs, text.as_ptr())
+    }
+
+    #[test]
+    fn a_page_read_into_one_text_is_its_array_without_a_copy() {
+        let (mut docs, at) = page_of(&[r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#]);
+        assert_eq!(docs[1].json(), r#"{"id":2}"#);
+        // The extra record that only told of a next page is let go first.
+        docs.truncate(2);
+        let joined = Doc::join(docs);
+        assert_eq!(&joined.text[joined.headroom..], r#"[{"id":1},{"id":2}]"#);
+        assert_eq!(joined.headroom, HEADROOM);
+        assert!(joined.text[..HEADROOM].bytes().all(|b| b == b' '));
+        assert_eq!(joined.text.as_ptr(), at, "the page's own text, not a copy");
+    }
+
+    #[test]
+    fn docs_not_laid_out_as_one_page_are_joined_by_copy() {
+        let array = |docs: Vec<Doc<()>>| {
+            let joined = Doc::join(docs);
+            (joined.text[joined.headroom..].to_string(), joined.headroom)
+        };
+        // A record held elsewhere too: the text is not the page's to close.
+        let (docs, _) = page_of(&["1", "2"]);
+        let kept = docs[0].clone();
+        assert_eq!(array(docs), ("[1,2]".to_string(), 0));
+        assert_eq!(kept.json(), "1");
+        // Out of order, or with a record left out between.
+        let (mut docs, _) = page_of(&["1", "2", "3"]);
+        docs.swap(0, 1);
+        assert_eq!(array(docs), ("[2,1,3]".to_string(), 0));
+        let (mut docs, _) = page_of(&["1", "2", "3"]);
+        docs.remove(1);
+        assert_eq!(array(docs), ("[1,3]".to_string(), 0));
+        // Records of their own texts, and none.
+        let own = vec![Doc::<()>::stored(Id(1), "[1]".into())];
+        assert_eq!(array(own), ("[[1]]".to_string(), 0));
+        assert_eq!(array(Vec::new()), ("[]".to_string(), 0));
     }
 
     #[test]

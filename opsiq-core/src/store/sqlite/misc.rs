@@ -1,7 +1,6 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
@@ -16,7 +15,7 @@ use crate::meta::{ActionOutcome, HOUR_MS, UsageRow, latency_bucket, usage_rows};
 use crate::store::{
     AuditReads, AuditWrites, EventReads, EventWrites, IdempotencyWrites, WebhookWrites,
 };
-use crate::types::{Doc, Email, Id, Timestamp};
+use crate::types::{Doc, Email, Id, PageText, Timestamp};
 use crate::{Error, Result};
 
 impl ToSql for Id {
@@ -148,9 +147,9 @@ pub(crate) fn all<T>(
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
 
-/// Runs a query of at most `at_most` `(id, doc)` rows into [`Doc`]s, which share one text. A
-/// row whose `doc` SQLite left NULL (see migration 0011) is rendered from its columns, read by
-/// `load`.
+/// Runs a query of at most `at_most` `(id, doc)` rows into [`Doc`]s, which share one
+/// [`PageText`]. A row whose `doc` SQLite left NULL (see migration 0011) is rendered from its
+/// columns, read by `load`.
 pub(crate) fn docs<T: Serialize>(
     db: &Db<'_>,
     sql: &str,
@@ -158,29 +157,22 @@ pub(crate) fn docs<T: Serialize>(
     at_most: usize,
     load: impl Fn(Id) -> Result<Option<T>>,
 ) -> Result<Vec<Doc<T>>> {
-    let mut text = String::new();
+    let mut text = PageText::new();
     let rows = all(db, sql, params, |r| {
         let id: Id = r.get(0)?;
         Ok(match r.get_ref(1)?.as_str_or_null()? {
             Some(json) => {
-                if text.capacity() == 0 {
+                if text.is_empty() {
                     // Room for the page, guessed from its first record, rather than a copy
                     // of the text at every doubling (three for a page of 50 tickets).
-                    text.reserve(
-                        json.len()
-                            .saturating_add(64)
-                            .saturating_mul(at_most)
-                            .min(1 << 20),
-                    );
+                    text.reserve(json.len().saturating_add(64), at_most);
                 }
-                let start = text.len();
-                text.push_str(json);
-                (id, Some(start..text.len()))
+                (id, Some(text.push(json)))
             }
             None => (id, None),
         })
     })?;
-    let text = Arc::new(text);
+    let text = text.finish();
     rows.into_iter()
         .map(|(id, range)| match range {
             Some(range) => Ok(Doc::stored_in(id, &text, range)),
