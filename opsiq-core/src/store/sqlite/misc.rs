@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -160,7 +160,7 @@ pub(crate) fn docs<T: Serialize>(
     let mut text = PageText::new();
     let rows = all(db, sql, params, |r| {
         let id: Id = r.get(0)?;
-        Ok(match r.get_ref(1)?.as_str_or_null()? {
+        Ok(match text_or_null(r.get_ref(1)?)? {
             Some(json) => {
                 if text.is_empty() {
                     // Room for the page, guessed from its first record, rather than a copy
@@ -184,6 +184,18 @@ pub(crate) fn docs<T: Serialize>(
             }
         })
         .collect()
+}
+
+/// A text value, or `None` for NULL. Its UTF-8 is checked with SIMD (a page's docs are tens of
+/// KiB; the standard library's check took 3% of a list page's time under load).
+fn text_or_null(value: ValueRef<'_>) -> FromSqlResult<Option<&str>> {
+    match value {
+        ValueRef::Text(bytes) => simdutf8::basic::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| FromSqlError::Other(Box::new(e))),
+        ValueRef::Null => Ok(None),
+        _ => Err(FromSqlError::InvalidType),
+    }
 }
 
 /// Runs a statement that changes rows.
