@@ -289,6 +289,29 @@ fn usage_records_of_one_batch_add_up_and_a_bad_one_is_dropped_alone() {
     store.record(bad);
     store.flush().unwrap();
     assert_eq!(audit_rows(&opsiq), 301);
+    // Each row as it was recorded, in order, whatever statement of many rows it went in by.
+    let stored: Vec<(String, i64, Option<String>)> = opsiq
+        .read(|r| r.audit_entries(None, 1000))
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| (e.request_id, e.created_at.0, e.action))
+        .collect();
+    let sent: Vec<(String, i64, Option<String>)> = (0..300)
+        .map(|i| {
+            (
+                now.0 + i,
+                if i % 3 == 0 {
+                    "contacts.list"
+                } else {
+                    "tickets.get"
+                },
+            )
+        })
+        .chain([(now.0 - 2 * DAY, "tickets.get")])
+        .map(|(at, action)| (format!("req_{at}"), at, Some(action.to_string())))
+        .collect();
+    assert_eq!(stored, sent);
     let windows = [Timestamp(now.0 - DAY), Timestamp(now.0 - 7 * DAY)];
     let usage = opsiq.read(|r| r.usage(key, &windows)).unwrap();
     let requests = |window: usize, action: &str| {
@@ -313,6 +336,27 @@ fn usage_records_of_one_batch_add_up_and_a_bad_one_is_dropped_alone() {
         "the latest use is kept"
     );
     assert_eq!(store.backend(), "sqlite");
+    // A batch with no bad row goes in by statements of 32, 8 and 1 rows: every row in order.
+    for i in 0..45 {
+        store.record(record(
+            Some(key),
+            "tickets.list",
+            Timestamp(now.0 + 1_000 + i),
+        ));
+    }
+    store.flush().unwrap();
+    let latest: Vec<String> = opsiq
+        .read(|r| r.audit_entries(None, 45))
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| e.request_id)
+        .collect();
+    let sent: Vec<String> = (0..45)
+        .map(|i| format!("req_{}", now.0 + 1_000 + i))
+        .collect();
+    assert_eq!(latest, sent);
+    assert_eq!(audit_rows(&opsiq), 346);
 }
 
 #[test]
