@@ -124,14 +124,26 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
         ));
     };
     let query = fts_query(q)?;
-    // The full-text index keys each contact by its id negated (migration 0012), so walking it
-    // forwards, as FTS5 does cheaply, is newest first; the walk stops after `limit` contacts of
-    // the workspace: the cost follows the page, not how many match. A later page starts past
-    // the cursor inside the index (the constraint goes to FTS5).
+    // The full-text index keys each contact by its id and workspace (`WORKSPACE_BITS`,
+    // migration 0015), newest first, so walking it forwards, as FTS5 does cheaply, is newest
+    // first, and a contact of another workspace is passed over by its key, with no lookup. The
+    // walk stops after `limit` contacts of the workspace: the cost follows the page, not how
+    // many match. A later page starts past the cursor inside the index (the constraint goes to
+    // FTS5). A workspace beyond the keys' range holds no contact the index could find.
+    if !(0..1 << WORKSPACE_BITS).contains(&workspace.0) {
+        return None;
+    }
+    // Contacts before the cursor have keys above the cursor's lowest (an id beyond the keys'
+    // range leaves every contact before it).
+    let past = before
+        .filter(|id| *id <= MAX_CONTACT_ID)
+        .map(|id| -(id.max(0) << WORKSPACE_BITS));
     let sql = format!(
-        "{select} FROM contacts_fts f JOIN contacts c ON c.id = -f.rowid \
-         WHERE contacts_fts MATCH ?3 AND c.workspace_id = ?1 {} ORDER BY f.rowid LIMIT ?2",
-        if before.is_some() {
+        "{select} FROM contacts_fts f JOIN contacts c ON c.id = (-f.rowid) >> {WORKSPACE_BITS} \
+         WHERE contacts_fts MATCH ?3 AND ((-f.rowid) & {}) = ?1 AND c.workspace_id = ?1 {} \
+         ORDER BY f.rowid LIMIT ?2",
+        (1 << WORKSPACE_BITS) - 1,
+        if past.is_some() {
             "AND f.rowid > ?4"
         } else {
             ""
@@ -142,9 +154,15 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
         Value::Integer(limit),
         Value::Text(query),
     ];
-    args.extend(before.map(|id| Value::Integer(id.saturating_neg())));
+    args.extend(past.map(Value::Integer));
     Some((sql, args))
 }
+
+/// A contact's key in the full-text index is `-(id · 2^WORKSPACE_BITS + workspace)`: contact
+/// ids stay below 2^(63 − `WORKSPACE_BITS`) and workspace ids below 2^`WORKSPACE_BITS` for it
+/// to fit in 63 bits (migration 0015, whose insert trigger refuses any other contact).
+const WORKSPACE_BITS: u32 = 23;
+const MAX_CONTACT_ID: i64 = (1 << (63 - WORKSPACE_BITS)) - 1;
 
 impl ContactWrites for Db<'_> {
     fn insert_contact(

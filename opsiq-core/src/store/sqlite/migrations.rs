@@ -22,12 +22,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0012_search_newest_first.sql"),
     include_str!("0013_audit_log_lean.sql"),
     include_str!("0014_doc_first.sql"),
+    include_str!("0015_search_by_workspace.sql"),
 ];
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn apply(conn: &mut Connection) -> Result<()> {
+    apply_to(conn, SCHEMA_VERSION)
+}
+
+/// Applies the migrations up to schema version `target` (tests stop short of the last).
+pub(super) fn apply_to(conn: &mut Connection, target: i64) -> Result<()> {
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db_err)?;
@@ -39,7 +45,7 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
             ),
         });
     }
-    if current == SCHEMA_VERSION {
+    if current >= target {
         return Ok(());
     }
     // Foreign keys are off while the schema changes, as SQLite's documentation has it for a
@@ -51,15 +57,20 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
         .map_err(db_err)?;
     conn.pragma_update(None, "foreign_keys", false)
         .map_err(db_err)?;
-    let applied = apply_from(conn, current);
+    let applied = apply_between(conn, current, target);
     let restored = conn
         .pragma_update(None, "foreign_keys", enforced)
         .map_err(db_err);
     applied.and(restored)
 }
 
-fn apply_from(conn: &mut Connection, current: i64) -> Result<()> {
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+fn apply_between(conn: &mut Connection, current: i64, target: i64) -> Result<()> {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
         let tx = conn.transaction().map_err(db_err)?;
         tx.execute_batch(sql).map_err(db_err)?;
         let broken: Option<(String, Option<i64>, String)> = tx

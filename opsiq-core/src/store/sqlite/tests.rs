@@ -1312,8 +1312,8 @@ fn the_doc_first_migration_keeps_every_row_index_and_trigger() {
         let before: Vec<_> = tables.iter().map(|t| rows_by_name(&conn, t)).collect();
         (schema_apart_from(&conn, &tables), before)
     };
-    let opsiq = Opsiq::open(&path).unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    super::migrations::apply_to(&mut conn, 14).unwrap();
     // The same rows, indexes, triggers and views; `doc` second in both tables.
     assert_eq!(schema_apart_from(&conn, &tables), schema);
     for (table, rows) in tables.iter().zip(&before) {
@@ -1331,8 +1331,11 @@ fn the_doc_first_migration_keeps_every_row_index_and_trigger() {
         .query_row("SELECT count(*) FROM contact_notes", [], |r| r.get(0))
         .unwrap();
     assert_eq!(notes, 1);
-    // The triggers work on the new tables: a renamed contact renames its ticket's customer,
-    // both are rendered again, and search finds the new name.
+    // The triggers work on the new tables, and after the migrations since: a renamed contact
+    // renames its ticket's customer, both are rendered again, and search finds the new name.
+    drop(conn);
+    let opsiq = Opsiq::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE contacts SET name = 'Cyril' WHERE id = 7", [])
         .unwrap();
     assert_eq!(customer(&opsiq, Id(1), Id(1)).1.as_deref(), Some("Cyril"));
@@ -1408,4 +1411,106 @@ fn migrations_leave_foreign_keys_as_they_found_them() {
         [],
     );
     assert!(refused.is_err(), "a dangling contact is refused");
+}
+
+#[test]
+fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
+    let (dir, store) = store();
+    let opsiq = Opsiq::new(store);
+    let now = Timestamp::now();
+    // Two workspaces whose contacts interleave by id, all of them matching.
+    let (mine, theirs, ids) = opsiq
+        .write(move |w| {
+            let mine = w.insert_workspace("mine", now)?;
+            let theirs = w.insert_workspace("theirs", now)?;
+            let mut ids = Vec::new();
+            for i in 0..7 {
+                let ws = if i % 3 == 1 { theirs } else { mine };
+                let id = w.insert_contact(
+                    ws,
+                    None,
+                    &contact_fields("Cyra", &format!("c{i}@example.com")),
+                    now,
+                )?;
+                ids.push((ws, id.0));
+            }
+            Ok((mine, theirs, ids))
+        })
+        .unwrap();
+    let search = |ws: Id, q: &str, before: Option<i64>| {
+        opsiq
+            .read(|r| {
+                r.contact_docs(
+                    ws,
+                    &crate::contacts::ContactFilter {
+                        q: Some(q.into()),
+                        limit: crate::types::Limit::new(2).unwrap(),
+                        before: before.map(crate::types::Cursor),
+                    },
+                )
+            })
+            .unwrap()
+            .iter()
+            .map(|d| d.id().0)
+            .collect::<Vec<_>>()
+    };
+    let newest_first = |of: Id| -> Vec<i64> {
+        ids.iter()
+            .rev()
+            .filter(|(ws, _)| *ws == of)
+            .map(|(_, id)| *id)
+            .collect()
+    };
+    let (m, t) = (newest_first(mine), newest_first(theirs));
+    assert_eq!((m.len(), t.len()), (5, 2));
+    // A page of 2, and one more that tells a next page follows; then page by page from a cursor.
+    assert_eq!(search(mine, "cyr", None), m[..3]);
+    assert_eq!(search(mine, "cyr", Some(m[1])), m[2..5]);
+    assert_eq!(search(mine, "cyr", Some(m[3])), m[4..]);
+    assert_eq!(search(mine, "cyr", Some(m[4])), [0i64; 0]);
+    assert_eq!(search(theirs, "cyr", None), t);
+    assert_eq!(search(theirs, "c1", None), t[1..]);
+    assert_eq!(search(mine, "c1", None), [0i64; 0]);
+    // Cursors from anywhere, and workspaces that hold nothing, find nothing amiss.
+    assert_eq!(search(mine, "cyr", Some(i64::MAX)), m[..3]);
+    for before in [i64::MIN, -1, 0, 1] {
+        assert_eq!(search(mine, "cyr", Some(before)), [0i64; 0], "{before}");
+    }
+    for nobody in [Id(-1), Id(0), Id(99), Id(1 << 23), Id(i64::MAX)] {
+        assert_eq!(search(nobody, "cyr", None), [0i64; 0], "{nobody:?}");
+    }
+    // A contact moved to the other workspace (no action does, but the index follows any write),
+    // and one deleted, are found where they are now.
+    let path = dir.path().join("t.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE contacts SET workspace_id = ?1 WHERE id = ?2",
+        [theirs.0, m[0]],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM contacts WHERE id = ?1", [t[1]])
+        .unwrap();
+    assert_eq!(search(mine, "cyr", None), m[1..4]);
+    assert_eq!(search(theirs, "cyr", None), [m[0], t[0]]);
+    // Ids beyond the index's keys are refused, not mixed into another workspace's.
+    for (ws, id) in [(mine.0, 1_i64 << 40), (1 << 23, 1000)] {
+        let refused = conn
+            .execute(
+                "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, 'Cyra', 0, 0)",
+                [id, ws],
+            )
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("contact search key out of range"),
+            "{refused}"
+        );
+    }
+    conn.execute(
+        "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, 'Cyra', 0, 0)",
+        [(1_i64 << 40) - 1, mine.0],
+    )
+    .unwrap();
+    assert_eq!(search(mine, "cyr", None)[0], (1 << 40) - 1);
 }
