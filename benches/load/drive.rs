@@ -34,6 +34,51 @@ pub struct Measured {
     pub server_cpu_us: f64,
     /// The first failure seen, to name what went wrong.
     pub first_error: Option<String>,
+    /// What `Measured::combined` adds up: the latencies, the measured seconds and the
+    /// server's CPU seconds.
+    #[serde(skip)]
+    latencies: Histogram<u64>,
+    #[serde(skip)]
+    seconds: f64,
+    #[serde(skip)]
+    cpu_seconds: f64,
+}
+
+impl Measured {
+    fn new(all: Tally, seconds: f64, cpu_seconds: f64) -> Measured {
+        let ms = |q: f64| all.histogram.value_at_quantile(q) as f64 / 1000.0;
+        Measured {
+            requests: all.requests,
+            errors: all.errors,
+            rps: all.requests as f64 / seconds,
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            max_ms: all.histogram.max() as f64 / 1000.0,
+            server_cpu_us: cpu_seconds * 1e6 / all.requests.max(1) as f64,
+            first_error: all.first_error,
+            latencies: all.histogram,
+            seconds,
+            cpu_seconds,
+        }
+    }
+
+    /// Runs of one operation taken as one: their requests over their seconds, the
+    /// percentiles of all their latencies together.
+    pub fn combined(parts: &[Measured]) -> Measured {
+        let mut all = Tally::new();
+        let (mut seconds, mut cpu_seconds) = (0.0, 0.0);
+        for part in parts {
+            all.histogram.add(&part.latencies).unwrap();
+            all.requests += part.requests;
+            all.errors += part.errors;
+            if all.first_error.is_none() {
+                all.first_error.clone_from(&part.first_error);
+            }
+            seconds += part.seconds;
+            cpu_seconds += part.cpu_seconds;
+        }
+        Measured::new(all, seconds, cpu_seconds)
+    }
 }
 
 struct Tally {
@@ -147,17 +192,7 @@ pub async fn drive(
         }
     }
     let cpu = cpu.await.expect("the CPU sampler");
-    let ms = |q: f64| all.histogram.value_at_quantile(q) as f64 / 1000.0;
-    Measured {
-        requests: all.requests,
-        errors: all.errors,
-        rps: all.requests as f64 / duration.as_secs_f64(),
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        max_ms: all.histogram.max() as f64 / 1000.0,
-        server_cpu_us: cpu * 1e6 / all.requests.max(1) as f64,
-        first_error: all.first_error,
-    }
+    Measured::new(all, duration.as_secs_f64(), cpu)
 }
 
 async fn connect(

@@ -201,22 +201,43 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         if !wanted(&i.to_string()) {
             continue;
         }
-        let mut base = None;
-        if let Some((share, _)) = &read {
-            say(plan, "baseline ...");
-            let measured = load(plan, &baseline, baseline_request(baseline.addr)).await;
-            say(
-                plan,
-                &format!("  {:.0} req/s, p50 {:.2} ms", measured.rps, measured.p50_ms),
-            );
-            base = Some((measured, *share));
-        }
-        say(plan, &format!("{name} ..."));
-        let measured = load(plan, &server, make.clone()).await;
         let insert = name.starts_with("POST /api/v1/tickets");
-        if insert {
-            report.raw_insert_rps = raw_insert_rate(dir, plan.raw_seconds);
-        }
+        let (measured, base, rounds) = if let Some((share, _)) = &read {
+            let baseline_turn = async |round| {
+                say(plan, &format!("baseline, turn {round} of {ROUNDS} ..."));
+                let request = baseline_request(baseline.addr);
+                let (warmup, time) = (turn_warmup(plan, round), plan.duration / ROUNDS);
+                let measured = drive(
+                    baseline.addr,
+                    baseline.pid(),
+                    plan.connections,
+                    warmup,
+                    time,
+                    request,
+                )
+                .await;
+                (measured.rps, measured)
+            };
+            let (ours, bare, rounds) =
+                turns(plan, &server, make.clone(), name, baseline_turn).await;
+            let base = Measured::combined(&bare);
+            (Measured::combined(&ours), Some((base, *share)), rounds)
+        } else if insert {
+            let mut raw = RawInserts::new(dir);
+            let raw_turn = async |round| {
+                say(
+                    plan,
+                    &format!("raw rusqlite inserts, turn {round} of {ROUNDS} ..."),
+                );
+                (raw.run(plan.raw_seconds / f64::from(ROUNDS)), ())
+            };
+            let (ours, _, rounds) = turns(plan, &server, make.clone(), name, raw_turn).await;
+            report.raw_insert_rps = raw.rate();
+            (Measured::combined(&ours), None, rounds)
+        } else {
+            say(plan, &format!("{name} ..."));
+            (load(plan, &server, make.clone()).await, None, Vec::new())
+        };
         say(
             plan,
             &format!(
@@ -240,6 +261,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
             name: name.to_string(),
             measured,
             baseline: base,
+            rounds,
             insert,
             layers,
         });
@@ -292,6 +314,57 @@ async fn load(plan: &Plan, process: &Process, make: MakeRequest) -> Measured {
         make,
     )
     .await
+}
+
+/// An operation and what it is compared with (`reference`: the baseline for a read, raw
+/// rusqlite for the insert), run in turns, `ROUNDS` of each within the operation's time, so
+/// that the machine's drift, which here changes the same binary's speed by a quarter within
+/// minutes, falls on both alike. `reference` gets the turn's number (from 1) and gives its
+/// rate and what it measured. Only the first turn warms up for the whole warm-up time.
+async fn turns<R>(
+    plan: &Plan,
+    server: &Process,
+    make: MakeRequest,
+    name: &str,
+    mut reference: impl AsyncFnMut(u32) -> (f64, R),
+) -> (Vec<Measured>, Vec<R>, Vec<f64>) {
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let (rate, measured_there) = reference(round).await;
+        say(plan, &format!("{name}, turn {round} of {ROUNDS} ..."));
+        let measured = drive(
+            server.addr,
+            server.pid(),
+            plan.connections,
+            turn_warmup(plan, round),
+            plan.duration / ROUNDS,
+            make.clone(),
+        )
+        .await;
+        say(
+            plan,
+            &format!(
+                "  {:.0} against {rate:.0} a second: {:.2}",
+                measured.rps,
+                measured.rps / rate
+            ),
+        );
+        ratios.push(measured.rps / rate);
+        ours.push(measured);
+        theirs.push(measured_there);
+    }
+    (ours, theirs, ratios)
+}
+
+/// How many turns an operation and what it is compared with take.
+const ROUNDS: u32 = 3;
+
+fn turn_warmup(plan: &Plan, round: u32) -> Duration {
+    if round == 1 {
+        plan.warmup
+    } else {
+        plan.warmup / 4
+    }
 }
 
 fn baseline_request(addr: SocketAddr) -> MakeRequest {
@@ -407,47 +480,82 @@ fn count_load_tickets(db: &Path) -> u64 {
 /// The storage's own limit: one ticket-like row per transaction, from one thread, with the
 /// durability the server gives (`Durability::Full`: every commit synced before it is
 /// acknowledged, which for this loop is `synchronous = FULL`).
-fn raw_insert_rate(dir: &Path, seconds: f64) -> f64 {
-    let path = dir.join("raw.db");
-    let conn = rusqlite::Connection::open(&path).expect("open raw.db");
-    let synchronous = match SqliteConfig::default().durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
-         CREATE TABLE tickets (id INTEGER PRIMARY KEY, workspace_id INTEGER NOT NULL,
-             contact_id INTEGER NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
-             status TEXT NOT NULL, priority TEXT NOT NULL, tags TEXT NOT NULL,
-             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-         CREATE INDEX tickets_workspace ON tickets (workspace_id, id);
-         CREATE INDEX tickets_status ON tickets (workspace_id, status, id);"
-    ))
-    .expect("raw schema");
-    let mut insert = conn
-        .prepare(
-            "INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, tags, \
-             created_at, updated_at) VALUES (1, ?1, ?2, ?3, 'open', 'high', '[\"load\"]', ?4, ?4)",
-        )
-        .unwrap();
-    let started = Instant::now();
-    let mut n = 0u64;
-    while started.elapsed().as_secs_f64() < seconds {
-        insert
-            .execute(rusqlite::params![
-                n as i64 % 1000,
-                LOAD_SUBJECT,
-                "The parcel never arrived.",
-                n as i64
-            ])
-            .unwrap();
-        n += 1;
+/// Raw rusqlite with one ticket-like insert per transaction, at the `synchronous` setting the
+/// server uses: the storage's own limit. The database lasts across turns and is removed with
+/// this.
+struct RawInserts {
+    path: std::path::PathBuf,
+    conn: Option<rusqlite::Connection>,
+    inserted: u64,
+    seconds: f64,
+}
+
+impl RawInserts {
+    fn new(dir: &Path) -> RawInserts {
+        let path = dir.join("raw.db");
+        let conn = rusqlite::Connection::open(&path).expect("open raw.db");
+        let synchronous = match SqliteConfig::default().durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
+             CREATE TABLE tickets (id INTEGER PRIMARY KEY, workspace_id INTEGER NOT NULL,
+                 contact_id INTEGER NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
+                 status TEXT NOT NULL, priority TEXT NOT NULL, tags TEXT NOT NULL,
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+             CREATE INDEX tickets_workspace ON tickets (workspace_id, id);
+             CREATE INDEX tickets_status ON tickets (workspace_id, status, id);"
+        ))
+        .expect("raw schema");
+        RawInserts {
+            path,
+            conn: Some(conn),
+            inserted: 0,
+            seconds: 0.0,
+        }
     }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    drop(insert);
-    drop(conn);
-    remove_database(&path);
-    rate
+
+    /// Inserts for `seconds`; gives this turn's rate.
+    fn run(&mut self, seconds: f64) -> f64 {
+        let conn = self.conn.as_ref().expect("open until dropped");
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, tags, \
+                 created_at, updated_at) VALUES (1, ?1, ?2, ?3, 'open', 'high', '[\"load\"]', ?4, ?4)",
+            )
+            .unwrap();
+        let started = Instant::now();
+        let mut n = 0u64;
+        while started.elapsed().as_secs_f64() < seconds {
+            let i = (self.inserted + n) as i64;
+            insert
+                .execute(rusqlite::params![
+                    i % 1000,
+                    LOAD_SUBJECT,
+                    "The parcel never arrived.",
+                    i
+                ])
+                .unwrap();
+            n += 1;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        self.inserted += n;
+        self.seconds += elapsed;
+        n as f64 / elapsed
+    }
+
+    /// Inserts a second over every turn.
+    fn rate(&self) -> f64 {
+        self.inserted as f64 / self.seconds
+    }
+}
+
+impl Drop for RawInserts {
+    fn drop(&mut self) {
+        drop(self.conn.take());
+        remove_database(&self.path);
+    }
 }
 
 /// Queues `events` ticket.created events for one endpoint while no server runs, then starts

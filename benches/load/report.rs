@@ -35,8 +35,10 @@ pub struct Scale {
 pub struct Op {
     pub name: String,
     pub measured: Measured,
-    /// For reads: the baseline measured just before, and the share of it wanted.
+    /// For reads: the baseline, measured in turns with the read, and the share of it wanted.
     pub baseline: Option<(Measured, f64)>,
+    /// For reads: the ratio to the baseline in each turn.
+    pub rounds: Vec<f64>,
     /// For the insert: compared with raw rusqlite.
     pub insert: bool,
     /// For reads: where the cost lies.
@@ -48,7 +50,7 @@ pub struct Op {
 pub struct Layers {
     /// The size of one answer's body.
     pub answer_bytes: usize,
-    /// The baseline answering `answer_bytes` bytes, measured just after the read.
+    /// The baseline answering `answer_bytes` bytes, measured after the read.
     pub same_size: Measured,
     /// `Opsiq::handle` in-process, one thread, once the server has stopped.
     pub core: Option<CoreCost>,
@@ -112,9 +114,23 @@ impl Report {
 
     /// The ratio as the table shows it.
     fn ratio_text(&self, op: &Op) -> String {
+        let turns = |show: &dyn Fn(f64) -> String| {
+            op.rounds
+                .iter()
+                .map(|t| show(*t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match self.ratio(op) {
-            Some(r) if op.baseline.is_some() => format!("{:.0}% of baseline", r * 100.0),
-            Some(r) => format!("{r:.2}× raw insert"),
+            Some(r) if op.baseline.is_some() => format!(
+                "{:.0}% of baseline (turns {}%)",
+                r * 100.0,
+                turns(&|t| format!("{:.0}", t * 100.0))
+            ),
+            Some(r) => format!(
+                "{r:.2}× raw insert (turns {})",
+                turns(&|t| format!("{t:.2}×"))
+            ),
             None => String::new(),
         }
     }
@@ -233,7 +249,11 @@ impl Report {
         };
         for op in &self.ops {
             if let Some((base, _)) = &op.baseline {
-                row("baseline (bare hyper), just before:", base, String::new());
+                row(
+                    "baseline (bare hyper), in turns with it:",
+                    base,
+                    String::new(),
+                );
             }
             let (name, m) = (&op.name, &op.measured);
             row(name, m, self.ratio_text(op));
@@ -327,6 +347,7 @@ impl Report {
             "operations": self.ops.iter().map(|op| json!({
                 "name": op.name, "measured": op.measured,
                 "baseline": op.baseline.as_ref().map(|b| &b.0), "ratio": self.ratio(op),
+                "turns": op.rounds,
                 "layers": op.layers,
             })).collect::<Vec<_>>(),
             "raw_insert_per_second": self.raw_insert_rps,
