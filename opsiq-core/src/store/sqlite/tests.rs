@@ -1050,29 +1050,33 @@ fn the_customer_migration_fills_in_the_tickets_already_stored() {
     // Migration 0011 rendered the records already stored.
     assert_eq!(assert_docs_match(&opsiq, &path, Id(1)), 0);
     // Migration 0012 indexed them again for search: newest first, page by page.
-    let search = |before: Option<i64>| {
-        opsiq
-            .read(|r| {
-                r.contact_docs(
-                    Id(1),
-                    &crate::contacts::ContactFilter {
-                        q: Some("cy".into()),
-                        limit: crate::types::Limit::new(2).unwrap(),
-                        before: before.map(crate::types::Cursor),
-                    },
-                )
-            })
-            .unwrap()
-            .iter()
-            .map(|d| d.id().0)
-            .collect::<Vec<_>>()
-    };
+    let search = |before: Option<i64>| search_ids(&opsiq, Id(1), "cy", before);
     assert_eq!(
         search(None),
         [9, 8, 7],
         "a page of 2, and one more to tell a next page"
     );
     assert_eq!(search(Some(8)), [7]);
+}
+
+/// The ids of a page of 2 contacts of `workspace` that search `q` finds (and the one more that
+/// tells a next page follows), newest first, from the cursor `before`.
+fn search_ids(opsiq: &Opsiq, workspace: Id, q: &str, before: Option<i64>) -> Vec<i64> {
+    opsiq
+        .read(|r| {
+            r.contact_docs(
+                workspace,
+                &crate::contacts::ContactFilter {
+                    q: Some(q.into()),
+                    limit: crate::types::Limit::new(2).unwrap(),
+                    before: before.map(crate::types::Cursor),
+                },
+            )
+        })
+        .unwrap()
+        .iter()
+        .map(|d| d.id().0)
+        .collect()
 }
 
 /// A store committing without syncs (the WAL's length is what these tests watch), and a way to
@@ -1437,23 +1441,7 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
             Ok((mine, theirs, ids))
         })
         .unwrap();
-    let search = |ws: Id, q: &str, before: Option<i64>| {
-        opsiq
-            .read(|r| {
-                r.contact_docs(
-                    ws,
-                    &crate::contacts::ContactFilter {
-                        q: Some(q.into()),
-                        limit: crate::types::Limit::new(2).unwrap(),
-                        before: before.map(crate::types::Cursor),
-                    },
-                )
-            })
-            .unwrap()
-            .iter()
-            .map(|d| d.id().0)
-            .collect::<Vec<_>>()
-    };
+    let search = |ws: Id, q: &str, before: Option<i64>| search_ids(&opsiq, ws, q, before);
     let newest_first = |of: Id| -> Vec<i64> {
         ids.iter()
             .rev()
