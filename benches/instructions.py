@@ -34,6 +34,23 @@ import time
 FIRST = ["Ada", "Alan", "Alice", "Amara", "Anna", "Arjun", "Beatriz", "Ben", "Carla", "Carlos"]
 
 
+def merge_full_text_indexes(db):
+    """Does now the merging the server's writer would do while idle (upkeep.rs: FTS5 'merge'
+    steps of 32 pages with usermerge 2, until a step changes nothing). A freshly seeded
+    database holds several segments, and their merging (about 0.3 s of CPU, 800 million
+    instructions at 100,000 contacts) would otherwise land among the requests counted."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        for table in ("contacts_fts", "kb_articles_fts"):
+            while True:
+                before = conn.total_changes
+                conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('merge', 32)")
+                if conn.total_changes - before < 2:
+                    break
+    finally:
+        conn.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="a database seeded by the load benchmark")
@@ -65,6 +82,7 @@ def main():
                 "SELECT min(id) FROM departments WHERE workspace_id = ?", (workspace,)).fetchone()[0]
         if not tickets:
             sys.exit(f"{args.db} holds no tickets of workspace {workspace}")
+        merge_full_text_indexes(db)
 
         def path(i):
             if args.op == "point":
