@@ -477,12 +477,10 @@ fn count_load_tickets(db: &Path) -> u64 {
     .expect("count")
 }
 
-/// The storage's own limit: one ticket-like row per transaction, from one thread, with the
-/// durability the server gives (`Durability::Full`: every commit synced before it is
-/// acknowledged, which for this loop is `synchronous = FULL`).
-/// Raw rusqlite with one ticket-like insert per transaction, at the `synchronous` setting the
-/// server uses: the storage's own limit. The database lasts across turns and is removed with
-/// this.
+/// The storage's own limit: raw rusqlite, one ticket-like row per transaction, from one thread,
+/// with the durability the server gives (`Durability::Full`: every commit synced before it is
+/// acknowledged, which for this loop is `synchronous = FULL`). The database lasts across
+/// turns and is removed with this.
 struct RawInserts {
     path: std::path::PathBuf,
     conn: Option<rusqlite::Connection>,

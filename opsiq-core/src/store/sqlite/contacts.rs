@@ -124,12 +124,12 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
         ));
     };
     let query = fts_query(q)?;
-    // The full-text index keys each contact by its id and workspace (`WORKSPACE_BITS`,
-    // migration 0015), newest first, so walking it forwards, as FTS5 does cheaply, is newest
-    // first, and a contact of another workspace is passed over by its key, with no lookup. The
-    // walk stops after `limit` contacts of the workspace: the cost follows the page, not how
-    // many match. A later page starts past the cursor inside the index (the constraint goes to
-    // FTS5). A workspace beyond the keys' range holds no contact the index could find.
+    // The full-text index keys each contact by its id and workspace, negated (`WORKSPACE_BITS`,
+    // migration 0015): walking it forwards, as FTS5 does cheaply, is newest first, and a
+    // contact of another workspace is passed over by its key, with no lookup. The walk stops
+    // after `limit` contacts of the workspace: the cost follows the page, not how many match.
+    // A later page starts past the cursor inside the index (the constraint goes to FTS5). A
+    // workspace beyond the keys' range holds no contact the index could find.
     if !(0..1 << WORKSPACE_BITS).contains(&workspace.0) {
         return None;
     }
