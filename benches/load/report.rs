@@ -37,7 +37,7 @@ pub struct Op {
     pub measured: Measured,
     /// For reads: the baseline, measured in turns with the read, and the share of it wanted.
     pub baseline: Option<(Measured, f64)>,
-    /// For reads: the ratio to the baseline in each turn.
+    /// The ratio in each turn: a read's to the baseline, the insert's to raw rusqlite.
     pub rounds: Vec<f64>,
     /// For the insert: compared with raw rusqlite.
     pub insert: bool,
