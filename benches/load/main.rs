@@ -206,16 +206,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
             let baseline_turn = async |round| {
                 say(plan, &format!("baseline, turn {round} of {ROUNDS} ..."));
                 let request = baseline_request(baseline.addr);
-                let (warmup, time) = (turn_warmup(plan, round), plan.duration / ROUNDS);
-                let measured = drive(
-                    baseline.addr,
-                    baseline.pid(),
-                    plan.connections,
-                    warmup,
-                    time,
-                    request,
-                )
-                .await;
+                let measured = load_turn(plan, &baseline, request, round).await;
                 (measured.rps, measured)
             };
             let (ours, bare, rounds) =
@@ -320,7 +311,7 @@ async fn load(plan: &Plan, process: &Process, make: MakeRequest) -> Measured {
 /// rusqlite for the insert), run in turns, `ROUNDS` of each within the operation's time, so
 /// that the machine's drift, which here changes the same binary's speed by a quarter within
 /// minutes, falls on both alike. `reference` gets the turn's number (from 1) and gives its
-/// rate and what it measured. Only the first turn warms up for the whole warm-up time.
+/// rate and what it measured.
 async fn turns<R>(
     plan: &Plan,
     server: &Process,
@@ -332,15 +323,7 @@ async fn turns<R>(
     for round in 1..=ROUNDS {
         let (rate, measured_there) = reference(round).await;
         say(plan, &format!("{name}, turn {round} of {ROUNDS} ..."));
-        let measured = drive(
-            server.addr,
-            server.pid(),
-            plan.connections,
-            turn_warmup(plan, round),
-            plan.duration / ROUNDS,
-            make.clone(),
-        )
-        .await;
+        let measured = load_turn(plan, server, make.clone(), round).await;
         say(
             plan,
             &format!(
@@ -359,12 +342,24 @@ async fn turns<R>(
 /// How many turns an operation and what it is compared with take.
 const ROUNDS: u32 = 3;
 
-fn turn_warmup(plan: &Plan, round: u32) -> Duration {
-    if round == 1 {
+/// One turn (numbered from 1) of an operation: its share of the operation's time. Only the
+/// first turn warms up for the whole warm-up time.
+async fn load_turn(plan: &Plan, process: &Process, make: MakeRequest, round: u32) -> Measured {
+    let warmup = if round == 1 {
         plan.warmup
     } else {
         plan.warmup / 4
-    }
+    };
+    let share = plan.duration / ROUNDS;
+    drive(
+        process.addr,
+        process.pid(),
+        plan.connections,
+        warmup,
+        share,
+        make,
+    )
+    .await
 }
 
 fn baseline_request(addr: SocketAddr) -> MakeRequest {
