@@ -1501,4 +1501,33 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
     )
     .unwrap();
     assert_eq!(search(mine, "cyr", None)[0], (1 << 40) - 1);
+    // An update is held to the same range (0016), and changes nothing when refused.
+    for (column, value) in [
+        ("workspace_id", 1_i64 << 23),
+        ("workspace_id", -1),
+        ("id", 1 << 40),
+        ("id", 0),
+    ] {
+        let refused = conn
+            .execute(
+                &format!("UPDATE contacts SET {column} = ?1 WHERE id = ?2"),
+                [value, m[1]],
+            )
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("contact search key out of range"),
+            "{column} = {value}: {refused}"
+        );
+    }
+    assert_eq!(search(mine, "cyr", None)[1..], m[1..3]);
+    // A contact whose id changes is found under its new id, and not under its old one.
+    let renumbered = (1_i64 << 40) - 2;
+    conn.execute(
+        "UPDATE contacts SET id = ?1 WHERE id = ?2",
+        [renumbered, m[1]],
+    )
+    .unwrap();
+    assert_eq!(search(mine, "cyr", None), [(1 << 40) - 1, renumbered, m[2]]);
 }
