@@ -402,8 +402,9 @@ fn backticked(message: &str) -> Option<String> {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     actions: Vec<Action>,
-    /// Action id → its place in `actions` (every request looks its action up).
-    by_id: std::collections::HashMap<String, usize>,
+    /// Action id → its place in `actions` (every request looks its action up; foldhash, as
+    /// the ids are ours and a lookup of a caller's name never inserts it).
+    by_id: foldhash::HashMap<String, usize>,
 }
 
 impl Catalog {

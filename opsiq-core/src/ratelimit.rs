@@ -5,7 +5,7 @@
 //! The counters live in this process (a GCRA from the `governor` crate): servers sharing one
 //! database each count their own requests.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -59,7 +59,7 @@ impl RateLimits {
     pub fn new(default_per_minute: u32) -> Self {
         RateLimits {
             default_per_minute: default_per_minute.max(1),
-            limiters: Mutex::new(HashMap::new()),
+            limiters: Mutex::new(HashMap::default()),
             clock: DefaultClock::default(),
         }
     }

@@ -1,8 +1,8 @@
 //! `Opsiq`, the service facade every adapter holds: the store, the catalog, and the typed
 //! read/write helpers the domain modules build their services on.
 
+use foldhash::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,7 +67,7 @@ impl KeyCache {
                 // Read in an older snapshot than what is kept: keep nothing of it.
                 return;
             }
-            *held = (generation, HashMap::new());
+            *held = (generation, HashMap::default());
         }
         if held.1.len() >= MAX_CACHED_KEYS {
             held.1.clear();

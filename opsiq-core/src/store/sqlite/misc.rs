@@ -1,7 +1,8 @@
 //! Column conversions shared by the query modules, and the outbox and audit queries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use foldhash::HashMap;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, RowIndex, params};
 use serde::Serialize;
@@ -343,7 +344,7 @@ impl AuditWrites for Db<'_> {
     fn insert_audits(&mut self, entries: &[&AuditEntry]) -> Result<()> {
         // Requests of one key, hour, action, outcome and latency bucket add up before they
         // reach their counter: one upsert each, however many requests a batch holds.
-        let mut usage: HashMap<(Id, i64, &str, &str, i64), i64> = HashMap::new();
+        let mut usage: HashMap<(Id, i64, &str, &str, i64), i64> = HashMap::default();
         for e in entries {
             if let Some(key) = e.key_id {
                 let counter = (
