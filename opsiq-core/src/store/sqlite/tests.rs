@@ -1481,25 +1481,20 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
     assert_eq!(search(mine, "cyr", None), m[1..4]);
     assert_eq!(search(theirs, "cyr", None), [m[0], t[0]]);
     // Ids beyond the index's keys are refused, not mixed into another workspace's.
-    for (ws, id) in [(mine.0, 1_i64 << 40), (1 << 23, 1000)] {
-        let refused = conn
-            .execute(
-                "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, 'Cyra', 0, 0)",
-                [id, ws],
-            )
-            .unwrap_err();
+    let refused_for_its_key = |sql: &str, args: [i64; 2]| {
+        let refused = conn.execute(sql, args).unwrap_err();
         assert!(
             refused
                 .to_string()
                 .contains("contact search key out of range"),
-            "{refused}"
+            "{sql} {args:?}: {refused}"
         );
+    };
+    let insert = "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, 'Cyra', 0, 0)";
+    for (ws, id) in [(mine.0, 1_i64 << 40), (1 << 23, 1000)] {
+        refused_for_its_key(insert, [id, ws]);
     }
-    conn.execute(
-        "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, 'Cyra', 0, 0)",
-        [(1_i64 << 40) - 1, mine.0],
-    )
-    .unwrap();
+    conn.execute(insert, [(1_i64 << 40) - 1, mine.0]).unwrap();
     assert_eq!(search(mine, "cyr", None)[0], (1 << 40) - 1);
     // An update is held to the same range (0016), and changes nothing when refused.
     for (column, value) in [
@@ -1508,17 +1503,9 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
         ("id", 1 << 40),
         ("id", 0),
     ] {
-        let refused = conn
-            .execute(
-                &format!("UPDATE contacts SET {column} = ?1 WHERE id = ?2"),
-                [value, m[1]],
-            )
-            .unwrap_err();
-        assert!(
-            refused
-                .to_string()
-                .contains("contact search key out of range"),
-            "{column} = {value}: {refused}"
+        refused_for_its_key(
+            &format!("UPDATE contacts SET {column} = ?1 WHERE id = ?2"),
+            [value, m[1]],
         );
     }
     assert_eq!(search(mine, "cyr", None)[1..], m[1..3]);
