@@ -9,15 +9,15 @@ use crate::analytics::{NewKnowledgeQuery, NewOrder, NewPageView, SiteCounts};
 use crate::store::{AnalyticsReads, AnalyticsWrites};
 use crate::types::{Id, Timestamp};
 
-impl Db<'_> {
+impl Db<'_, '_> {
     fn count(&self, sql: &str, site: Id, from: Timestamp, to: Timestamp) -> Result<i64> {
-        let mut stmt = self.0.prepare_cached(sql).map_err(db_err)?;
+        let mut stmt = self.prepare(sql)?;
         stmt.query_row(params![site, from, to], |r| r.get(0))
             .map_err(db_err)
     }
 }
 
-impl AnalyticsReads for Db<'_> {
+impl AnalyticsReads for Db<'_, '_> {
     fn site_counts(&self, site: Id, from: Timestamp, to: Timestamp) -> Result<SiteCounts> {
         let range = "site_id = ?1 AND created_at >= ?2 AND created_at < ?3";
         Ok(SiteCounts {
@@ -74,16 +74,13 @@ impl AnalyticsReads for Db<'_> {
     }
 
     fn missed_question_count(&self, site: Id, question: &str) -> Result<i64> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT COUNT(*) FROM knowledge_queries WHERE site_id = ?1 AND question = ?2 AND answered = 0")
-            .map_err(db_err)?;
+        let mut stmt = self.prepare("SELECT COUNT(*) FROM knowledge_queries WHERE site_id = ?1 AND question = ?2 AND answered = 0")?;
         stmt.query_row(params![site, question], |r| r.get(0))
             .map_err(db_err)
     }
 }
 
-impl AnalyticsWrites for Db<'_> {
+impl AnalyticsWrites for Db<'_, '_> {
     fn insert_visit(&mut self, site: Id, visitor: Id, now: Timestamp) -> Result<Id> {
         exec(
             self,

@@ -59,7 +59,7 @@ fn session(r: &Row<'_>) -> rusqlite::Result<ChatSession> {
     })
 }
 
-impl Db<'_> {
+impl Db<'_, '_> {
     /// Fills in the transcripts of `sessions` with one query.
     fn with_messages(&self, mut sessions: Vec<ChatSession>) -> Result<Vec<ChatSession>> {
         if sessions.is_empty() {
@@ -92,7 +92,7 @@ impl Db<'_> {
     }
 }
 
-impl ChatReads for Db<'_> {
+impl ChatReads for Db<'_, '_> {
     fn visitor_by_public_id(&self, public_id: &str) -> Result<Option<Visitor>> {
         one(
             self,
@@ -156,7 +156,7 @@ impl ChatReads for Db<'_> {
     }
 }
 
-impl ChatWrites for Db<'_> {
+impl ChatWrites for Db<'_, '_> {
     fn insert_visitor(
         &mut self,
         workspace: Id,

@@ -38,7 +38,7 @@ fn contact(r: &Row<'_>) -> rusqlite::Result<Contact> {
     })
 }
 
-impl ContactReads for Db<'_> {
+impl ContactReads for Db<'_, '_> {
     fn contact(&self, workspace: Id, id: Id) -> Result<Option<Contact>> {
         let Some(mut c) = one(
             self,
@@ -164,7 +164,7 @@ fn page(select: &str, workspace: Id, f: &ContactFilter) -> Option<(String, Vec<V
 const WORKSPACE_BITS: u32 = 23;
 const MAX_CONTACT_ID: i64 = (1 << (63 - WORKSPACE_BITS)) - 1;
 
-impl ContactWrites for Db<'_> {
+impl ContactWrites for Db<'_, '_> {
     fn insert_contact(
         &mut self,
         workspace: Id,

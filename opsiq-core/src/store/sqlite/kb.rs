@@ -25,7 +25,7 @@ fn article(r: &Row<'_>) -> rusqlite::Result<Article> {
     })
 }
 
-impl KbReads for Db<'_> {
+impl KbReads for Db<'_, '_> {
     fn article(&self, workspace: Id, id: Id) -> Result<Option<Article>> {
         one(
             self,
@@ -86,7 +86,7 @@ impl KbReads for Db<'_> {
     }
 }
 
-impl KbWrites for Db<'_> {
+impl KbWrites for Db<'_, '_> {
     fn insert_article(&mut self, workspace: Id, a: &ArticleFields, now: Timestamp) -> Result<Id> {
         let published = (a.status == crate::kb::ArticleStatus::Published).then_some(now);
         exec(

@@ -127,23 +127,23 @@ impl<'a, 'r> Cols<'a, 'r> {
 
 /// Runs a query expected to return at most one row.
 pub(crate) fn one<T>(
-    db: &Db<'_>,
+    db: &Db<'_, '_>,
     sql: &str,
     params: impl rusqlite::Params,
     map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Option<T>> {
-    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+    let mut stmt = db.prepare(sql)?;
     stmt.query_row(params, map).optional().map_err(db_err)
 }
 
 /// Runs a query and maps every row.
 pub(crate) fn all<T>(
-    db: &Db<'_>,
+    db: &Db<'_, '_>,
     sql: &str,
     params: impl rusqlite::Params,
     map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
-    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+    let mut stmt = db.prepare(sql)?;
     let rows = stmt.query_map(params, map).map_err(db_err)?;
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
@@ -152,7 +152,7 @@ pub(crate) fn all<T>(
 /// [`PageText`]. A row whose `doc` SQLite left NULL (see migration 0011) is rendered from its
 /// columns, read by `load`.
 pub(crate) fn docs<T: Serialize>(
-    db: &Db<'_>,
+    db: &Db<'_, '_>,
     sql: &str,
     params: impl rusqlite::Params,
     at_most: usize,
@@ -200,8 +200,8 @@ fn text_or_null(value: ValueRef<'_>) -> FromSqlResult<Option<&str>> {
 }
 
 /// Runs a statement that changes rows.
-pub(crate) fn exec(db: &Db<'_>, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
-    let mut stmt = db.0.prepare_cached(sql).map_err(db_err)?;
+pub(crate) fn exec(db: &Db<'_, '_>, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    let mut stmt = db.prepare(sql)?;
     stmt.execute(params).map_err(db_err)
 }
 
@@ -216,7 +216,7 @@ pub(crate) fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-impl EventReads for Db<'_> {
+impl EventReads for Db<'_, '_> {
     fn events(&self, workspace: Id, limit: u32) -> Result<Vec<Event>> {
         all(
             self,
@@ -238,7 +238,7 @@ pub(crate) fn event(r: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-impl EventWrites for Db<'_> {
+impl EventWrites for Db<'_, '_> {
     fn insert_event(&mut self, event: &Event) -> Result<()> {
         exec(
             self,
@@ -257,7 +257,7 @@ impl EventWrites for Db<'_> {
     }
 }
 
-impl AuditReads for Db<'_> {
+impl AuditReads for Db<'_, '_> {
     fn usage(&self, key: Id, windows: &[Timestamp]) -> Result<Vec<Vec<UsageRow>>> {
         let hours: Vec<i64> = windows.iter().map(|t| t.0.div_euclid(HOUR_MS)).collect();
         let Some(&first) = hours.iter().min() else {
@@ -267,12 +267,7 @@ impl AuditReads for Db<'_> {
         // they come: SQLite's GROUP BY would sort every bucket first (a busy key has
         // thousands). Names are compared in place and copied once per action and outcome.
         let mut groups: Vec<(ActionOutcome, Vec<BTreeMap<i64, i64>>)> = Vec::new();
-        let mut stmt = self
-            .0
-            .prepare_cached(
-                "SELECT hour, action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2",
-            )
-            .map_err(db_err)?;
+        let mut stmt = self.prepare("SELECT hour, action, outcome, bucket, requests FROM usage_hourly WHERE key_id = ?1 AND hour >= ?2")?;
         let mut rows = stmt.query(params![key, first]).map_err(db_err)?;
         let mut last = 0;
         while let Some(r) = rows.next().map_err(db_err)? {
@@ -340,7 +335,7 @@ impl AuditReads for Db<'_> {
     }
 }
 
-impl AuditWrites for Db<'_> {
+impl AuditWrites for Db<'_, '_> {
     fn insert_audits(&mut self, entries: &[&AuditEntry]) -> Result<()> {
         // Requests of one key, hour, action, outcome and latency bucket add up before they
         // reach their counter: one upsert each, however many requests a batch holds.
@@ -364,7 +359,7 @@ impl AuditWrites for Db<'_> {
             if rest.len() < rows {
                 continue;
             }
-            let mut insert = self.0.prepare_cached(&audit_insert(rows)).map_err(db_err)?;
+            let mut insert = self.prepare(&audit_insert(rows))?;
             while rest.len() >= rows {
                 let (chunk, after) = rest.split_at(rows);
                 for (i, e) in chunk.iter().enumerate() {
@@ -410,7 +405,7 @@ fn audit_insert(rows: usize) -> String {
     )
 }
 
-impl IdempotencyWrites for Db<'_> {
+impl IdempotencyWrites for Db<'_, '_> {
     fn claim_idempotency(
         &mut self,
         key: Id,

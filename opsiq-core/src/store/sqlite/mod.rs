@@ -25,6 +25,7 @@ mod migrations;
 mod misc;
 mod pin;
 mod proactive;
+mod statements;
 mod tenancy;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,7 @@ use super::{Reads, Store, StoreHealth, UsageRecord, WriteFn, Writes, write_usage
 use crate::{Error, Result};
 use checkpoint::Checkpoints;
 use pin::Pin;
+use statements::{Conn, Statements};
 use upkeep::FtsMerge;
 
 pub use migrations::SCHEMA_VERSION;
@@ -156,7 +158,7 @@ pub struct SqliteStore {
 /// The read connections: those idle, and how many are open in all.
 #[derive(Default)]
 struct Readers {
-    idle: Vec<Connection>,
+    idle: Vec<Conn>,
     open: usize,
     /// Threads waiting in `take_reader` for a connection to come back. Only then is the
     /// condition variable notified: `notify_one` is a system call even with no one waiting.
@@ -166,11 +168,11 @@ struct Readers {
 /// A read connection taken from the pool; it goes back when dropped, unless it was spoiled.
 struct Reader<'s> {
     store: &'s SqliteStore,
-    conn: Option<Connection>,
+    conn: Option<Conn>,
 }
 
 impl Reader<'_> {
-    fn conn(&self) -> &Connection {
+    fn conn(&self) -> &Conn {
         self.conn
             .as_ref()
             .expect("a reader holds its connection until dropped")
@@ -183,7 +185,7 @@ impl Reader<'_> {
 
     /// Takes the connection out of the pool's hands; it still counts as open, and comes back
     /// in another `Reader` (see `SqliteStore::give_back`).
-    fn keep(mut self) -> Connection {
+    fn keep(mut self) -> Conn {
         let conn = self
             .conn
             .take()
@@ -202,7 +204,7 @@ impl Drop for Reader<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         // A connection left in a transaction (its user panicked) is closed, not reused.
-        match self.conn.take().filter(Connection::is_autocommit) {
+        match self.conn.take().filter(|c| c.raw().is_autocommit()) {
             Some(conn) => readers.idle.push(conn),
             None => readers.open -= 1,
         }
@@ -216,7 +218,7 @@ impl Drop for Reader<'_> {
 /// connection, in a transaction, once the first read has opened it.
 struct View {
     store: u64,
-    conn: Option<Connection>,
+    conn: Option<Conn>,
     /// Counts the writes that ended the view.
     epoch: u64,
 }
@@ -226,7 +228,15 @@ thread_local! {
 }
 
 /// Query code shared by read connections and the writer: it implements every store trait.
-pub(crate) struct Db<'c>(pub(crate) &'c Connection);
+/// Its queries' statements are the connection's own (see `statements`).
+pub(crate) struct Db<'s, 'c>(pub(crate) &'c Connection, &'s Statements<'c>);
+
+impl<'c> Db<'_, 'c> {
+    /// The connection's statement for `sql`, prepared at its first use.
+    pub(crate) fn prepare(&self, sql: &str) -> Result<statements::Prepared<'_, 'c>> {
+        self.1.prepare(sql).map_err(db_err)
+    }
+}
 
 /// Maps a SQLite failure to the public taxonomy: faults of the database file (busy, locked,
 /// full, unreadable) are 503; anything else is a bug.
@@ -266,7 +276,7 @@ impl SqliteStore {
         let checkpoints = Checkpoints::start(&conn, path, &config);
         let pin = Pin::open(path, &config);
         let writer = Writer {
-            conn,
+            conn: Conn::wrap(conn),
             pin,
             jobs: rx,
             lingering: lingering.clone(),
@@ -330,7 +340,7 @@ impl SqliteStore {
                 conn: Some(conn),
             },
             None => match self.take_reader() {
-                Ok(reader) => match run(reader.conn(), "BEGIN") {
+                Ok(reader) => match reader.conn().run("BEGIN") {
                     Ok(()) => reader,
                     Err(e) => {
                         reader.spoil();
@@ -340,7 +350,7 @@ impl SqliteStore {
                 Err(e) => return Some(Err(e)),
             },
         };
-        let out = f(&Db(reader.conn()));
+        let out = reader.conn().with_db(|db| f(db));
         let conn = reader.keep();
         let unused = VIEW.with_borrow_mut(|view| match view {
             // A write during `f` ended the view: this transaction is not to be read again.
@@ -372,7 +382,7 @@ impl SqliteStore {
     }
 
     /// Ends a read connection's transaction and returns it to the pool.
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: Conn) {
         let reader = Reader {
             store: self,
             conn: Some(conn),
@@ -410,7 +420,7 @@ impl SqliteStore {
             store: self,
             conn: None,
         };
-        reader.conn = Some(open_connection(&self.path, &self.config, true)?);
+        reader.conn = Some(Conn::wrap(open_connection(&self.path, &self.config, true)?));
         Ok(reader)
     }
 }
@@ -452,24 +462,14 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
     // cached statement at every use), and cached statements are many enough for every query.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(db_err)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
-}
-
-/// Prepared statements each connection keeps: more than the store has distinct queries.
-const STATEMENT_CACHE: usize = 256;
-
-/// Runs a statement without parameters (`BEGIN`, `COMMIT`, a savepoint) from the connection's
-/// statement cache, so that it is parsed once per connection rather than at every use.
-fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Ends a read transaction by `COMMIT`, or by `ROLLBACK` when that fails. Answers the commit's
 /// outcome, and whether the transaction ended: a connection still in it is not to be used again.
-fn end_read(conn: &Connection) -> (rusqlite::Result<()>, bool) {
-    let committed = run(conn, "COMMIT");
-    let ended = committed.is_ok() || run(conn, "ROLLBACK").is_ok();
+fn end_read(conn: &Conn) -> (rusqlite::Result<()>, bool) {
+    let committed = conn.run("COMMIT");
+    let ended = committed.is_ok() || conn.run("ROLLBACK").is_ok();
     (committed, ended)
 }
 
@@ -481,11 +481,11 @@ impl Store for SqliteStore {
         let reader = self.take_reader()?;
         let conn = reader.conn();
         // A deferred transaction gives the closure one consistent snapshot.
-        if let Err(e) = run(conn, "BEGIN") {
+        if let Err(e) = conn.run("BEGIN") {
             reader.spoil();
             return Err(db_err(e));
         }
-        let out = f(&Db(conn));
+        let out = conn.with_db(|db| f(db));
         let (end, ended) = end_read(conn);
         if !ended {
             reader.spoil();
@@ -568,7 +568,7 @@ impl Store for SqliteStore {
 
     fn health(&self, thorough: bool) -> Result<StoreHealth> {
         let reader = self.take_reader()?;
-        let conn = reader.conn();
+        let conn = reader.conn().raw();
         let pragma = |name: &str| -> Result<String> {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0)
@@ -720,26 +720,23 @@ impl Drop for SqliteStore {
 }
 
 /// Runs one closure inside its own savepoint; a failure (or a panic) rolls back only its changes.
-fn run_in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&mut dyn Writes) -> Result<T>,
-) -> Result<T> {
-    run(conn, "SAVEPOINT job").map_err(db_err)?;
-    let out = catch_unwind(AssertUnwindSafe(|| f(&mut Db(conn)))).unwrap_or_else(|_| {
+fn run_in_savepoint<T>(conn: &Conn, f: impl FnOnce(&mut dyn Writes) -> Result<T>) -> Result<T> {
+    conn.run("SAVEPOINT job").map_err(db_err)?;
+    let out = catch_unwind(AssertUnwindSafe(|| conn.with_db(|db| f(db)))).unwrap_or_else(|_| {
         Err(Error::Internal(
             "a write panicked; its changes were rolled back".into(),
         ))
     });
     if out.is_err() {
-        run(conn, "ROLLBACK TO job").map_err(db_err)?;
+        conn.run("ROLLBACK TO job").map_err(db_err)?;
     }
-    run(conn, "RELEASE job").map_err(db_err)?;
+    conn.run("RELEASE job").map_err(db_err)?;
     out
 }
 
 /// Writes a batch's usage records in one savepoint; should that fail, each audit row goes in
 /// its own, so that one bad record (a key deleted meanwhile) does not drop the others.
-fn write_records(conn: &Connection, records: &[UsageRecord]) {
+fn write_records(conn: &Conn, records: &[UsageRecord]) {
     if records.is_empty() || run_in_savepoint(conn, |w| write_usage(w, records)).is_ok() {
         return;
     }
@@ -759,7 +756,7 @@ fn write_records(conn: &Connection, records: &[UsageRecord]) {
 
 /// The writer thread: its connection, its queue, and the background writes lingering for it.
 struct Writer {
-    conn: Connection,
+    conn: Conn,
     jobs: Receiver<Job>,
     lingering: Arc<Mutex<Vec<UsageRecord>>>,
     max_batch: usize,
@@ -890,7 +887,7 @@ impl Writer {
     /// After a commit: the checkpoints it calls for.
     fn committed(&mut self) {
         if let Some(checkpoints) = &mut self.checkpoints {
-            checkpoints.committed(&self.conn);
+            checkpoints.committed(self.conn.raw());
         }
     }
 
@@ -907,10 +904,10 @@ impl Writer {
 
 /// Runs a batch in one transaction. The callers are answered by the [`Settled`] it returns,
 /// once the commit is durable.
-fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job>) -> Settled {
+fn commit_batch(conn: &Conn, mut records: Vec<UsageRecord>, batch: Vec<Job>) -> Settled {
     let mut replies = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
-    let begun = run(conn, "BEGIN IMMEDIATE").map_err(db_err);
+    let begun = conn.run("BEGIN IMMEDIATE").map_err(db_err);
     for job in batch {
         match job {
             Job::Write(f, reply) => {
@@ -928,10 +925,10 @@ fn commit_batch(conn: &Connection, mut records: Vec<UsageRecord>, batch: Vec<Job
     if begun.is_ok() {
         write_records(conn, &records);
     }
-    let committed = begun.and_then(|()| run(conn, "COMMIT").map_err(db_err));
+    let committed = begun.and_then(|()| conn.run("COMMIT").map_err(db_err));
     if let Err(e) = &committed {
         tracing::error!(error = %e, "commit failed; the batch was rolled back");
-        let _ = run(conn, "ROLLBACK");
+        let _ = conn.run("ROLLBACK");
     }
     Settled {
         committed,

@@ -18,15 +18,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::Connection;
-
-use super::{SqliteConfig, end_read, open_connection, run};
+use super::{Conn, SqliteConfig, end_read, open_connection};
 
 /// How long the writer waits for work before it lets the pin go.
 pub(super) const IDLE: Duration = Duration::from_secs(1);
 
 pub(super) struct Pin {
-    conn: Connection,
+    conn: Conn,
     held: bool,
 }
 
@@ -35,7 +33,10 @@ impl Pin {
     /// locks from the system, as without a pin.
     pub(super) fn open(path: &Path, config: &SqliteConfig) -> Option<Pin> {
         match open_connection(path, config, true) {
-            Ok(conn) => Some(Pin { conn, held: false }),
+            Ok(conn) => Some(Pin {
+                conn: Conn::wrap(conn),
+                held: false,
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "no read pin: reads lock the WAL by system calls");
                 None
@@ -50,11 +51,10 @@ impl Pin {
             return true;
         }
         // A deferred transaction starts reading at its first statement that reads the file.
-        let begun = run(&self.conn, "BEGIN").and_then(|()| {
-            self.conn
-                .prepare_cached("PRAGMA schema_version")?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(drop)
+        let begun = self.conn.run("BEGIN").and_then(|()| {
+            self.conn.with_statement("PRAGMA schema_version", |stmt| {
+                stmt.query_row([], |r| r.get::<_, i64>(0)).map(drop)
+            })
         });
         match begun {
             Ok(()) => {
@@ -78,6 +78,6 @@ impl Pin {
     }
 
     fn end(&self) -> bool {
-        self.conn.is_autocommit() || end_read(&self.conn).1
+        self.conn.raw().is_autocommit() || end_read(&self.conn).1
     }
 }

@@ -30,7 +30,7 @@ fn rule(r: &Row<'_>) -> rusqlite::Result<Rule> {
     })
 }
 
-impl ProactiveReads for Db<'_> {
+impl ProactiveReads for Db<'_, '_> {
     fn rule(&self, workspace: Option<Id>, id: Id) -> Result<Option<Rule>> {
         one(
             self,
@@ -126,7 +126,7 @@ impl ProactiveReads for Db<'_> {
     }
 }
 
-impl ProactiveWrites for Db<'_> {
+impl ProactiveWrites for Db<'_, '_> {
     fn insert_rule(&mut self, workspace: Id, f: &RuleFields, now: Timestamp) -> Result<Id> {
         exec(
             self,

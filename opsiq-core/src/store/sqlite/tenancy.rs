@@ -75,7 +75,7 @@ fn key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
-impl TenancyReads for Db<'_> {
+impl TenancyReads for Db<'_, '_> {
     fn workspaces(&self) -> Result<Vec<Workspace>> {
         all(
             self,
@@ -153,7 +153,7 @@ impl TenancyReads for Db<'_> {
     }
 }
 
-impl TenancyWrites for Db<'_> {
+impl TenancyWrites for Db<'_, '_> {
     fn insert_workspace(&mut self, name: &str, now: Timestamp) -> Result<Id> {
         exec(
             self,
@@ -197,7 +197,7 @@ impl TenancyWrites for Db<'_> {
     }
 }
 
-impl KeyReads for Db<'_> {
+impl KeyReads for Db<'_, '_> {
     fn key(&self, id: Id) -> Result<Option<ApiKey>> {
         one(self, &format!("{KEY} WHERE id = ?1"), [id], key)
     }
@@ -226,7 +226,7 @@ impl KeyReads for Db<'_> {
     }
 }
 
-impl KeyWrites for Db<'_> {
+impl KeyWrites for Db<'_, '_> {
     fn insert_key(&mut self, k: &NewKey, now: Timestamp) -> Result<Id> {
         exec(
             self,

@@ -73,7 +73,7 @@ fn page(select: &str, workspace: Id, f: &TicketFilter) -> (String, Vec<Value>) {
     (sql, args)
 }
 
-impl TicketReads for Db<'_> {
+impl TicketReads for Db<'_, '_> {
     fn ticket(&self, workspace: Id, id: Id) -> Result<Option<Ticket>> {
         one(
             self,
@@ -106,7 +106,7 @@ impl TicketReads for Db<'_> {
     }
 }
 
-impl TicketWrites for Db<'_> {
+impl TicketWrites for Db<'_, '_> {
     fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Id> {
         exec(
             self,

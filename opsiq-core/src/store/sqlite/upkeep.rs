@@ -8,9 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
-use super::run;
+use super::Conn;
 
 /// The full-text indexes the writer keeps merged.
 const FTS_TABLES: [&str; 2] = ["contacts_fts", "kb_articles_fts"];
@@ -53,24 +51,24 @@ impl FtsMerge {
 
     /// Runs one merge step on the first pending index, in its own transaction. Returns whether
     /// it merged anything; an index with nothing left to merge stops being pending.
-    pub(super) fn step(&mut self, conn: &Connection) -> bool {
+    pub(super) fn step(&mut self, conn: &Conn) -> bool {
         let Some(i) = self.pending.iter().position(|p| *p) else {
             return false;
         };
         let table = FTS_TABLES[i];
         let sql = format!("INSERT INTO {table} ({table}, rank) VALUES ('merge', {MERGE_PAGES})");
         let merged = (|| {
-            run(conn, "BEGIN IMMEDIATE")?;
-            let before = conn.total_changes();
-            conn.prepare_cached(&sql)?.execute([])?;
+            conn.run("BEGIN IMMEDIATE")?;
+            let before = conn.raw().total_changes();
+            conn.with_statement(&sql, |stmt| stmt.execute([]))?;
             // FTS5's own test: a step that merged something changes at least two rows.
-            let merged = conn.total_changes() - before >= 2;
-            run(conn, "COMMIT")?;
+            let merged = conn.raw().total_changes() - before >= 2;
+            conn.run("COMMIT")?;
             Ok::<_, rusqlite::Error>(merged)
         })();
         let merged = merged.unwrap_or_else(|e| {
             // Busy with another process, or a fault: look again after a later write.
-            let _ = run(conn, "ROLLBACK");
+            let _ = conn.run("ROLLBACK");
             tracing::warn!(index = table, error = %e, "merging full-text segments failed");
             false
         });

@@ -61,7 +61,7 @@ fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-impl WebhookReads for Db<'_> {
+impl WebhookReads for Db<'_, '_> {
     fn endpoints(&self, workspace: Id) -> Result<Vec<Endpoint>> {
         all(
             self,
@@ -149,7 +149,7 @@ impl WebhookReads for Db<'_> {
     }
 }
 
-impl WebhookWrites for Db<'_> {
+impl WebhookWrites for Db<'_, '_> {
     fn insert_endpoint(
         &mut self,
         workspace: Id,
@@ -290,16 +290,11 @@ impl WebhookWrites for Db<'_> {
                 "UPDATE webhook_deliveries SET lease_until = ?2 WHERE id = ?1",
                 params![id, lease_until],
             )?;
-            let mut stmt = self
-                .0
-                .prepare_cached(
-                    "SELECT d.id, d.endpoint_id, d.attempts, e.url, e.secret, \
+            let mut stmt = self.prepare("SELECT d.id, d.endpoint_id, d.attempts, e.url, e.secret, \
                      CASE WHEN e.previous_secret_until > ?2 THEN e.previous_secret END AS previous_secret, \
                      ev.id AS event_id, ev.workspace_id, ev.type, ev.data, ev.created_at \
                      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                     JOIN events ev ON ev.seq = d.event_seq WHERE d.id = ?1",
-                )
-                .map_err(db_err)?;
+                     JOIN events ev ON ev.seq = d.event_seq WHERE d.id = ?1")?;
             let outgoing = stmt
                 .query_row(params![id, now], |r| {
                     let event = Event {
