@@ -223,17 +223,16 @@ impl Opsiq {
     /// including a failure, is audited.
     pub fn handle(&self, req: ApiRequest) -> ApiResponse {
         let started = req.started;
-        let mut principal = None;
+        let mut caller = None;
         let mut rate = None;
         // A route to a read verifies the key and reads in one view (one transaction).
         let reads_only = match &req.door {
             Door::Rest { action, .. } => self.catalog().get(action).is_some_and(|a| !a.mutates),
             Door::ActionEndpoint => false,
         };
-        let (call, result) = self.in_one_view(reads_only, || {
-            self.dispatch(&req, &mut principal, &mut rate)
-        });
-        let key = principal.as_ref().map(|p: &Principal| p.key_id);
+        let (call, result) =
+            self.in_one_view(reads_only, || self.dispatch(&req, &mut caller, &mut rate));
+        let key = caller.map(|c: Caller| c.key_id);
         let mut headers = Vec::new();
         let (status, body, result) = match result {
             Ok(Outcome::Output(output)) => (
@@ -268,12 +267,7 @@ impl Opsiq {
         let audit = match (&call, &result) {
             (Some(call), _) if call.is_audited() => None,
             (Some(call), result) => Some(call.audit_entry(result.as_ref().err())),
-            (None, Err(error)) => Some(anonymous_audit(
-                &req.request_id,
-                started,
-                principal.as_ref(),
-                error,
-            )),
+            (None, Err(error)) => Some(anonymous_audit(&req.request_id, started, caller, error)),
             (None, Ok(_)) => None,
         };
         self.record_usage(audit, key);
@@ -304,7 +298,7 @@ impl Opsiq {
                 Some(anonymous_audit(
                     &request_id,
                     started,
-                    Some(principal),
+                    Some(Caller::of(principal)),
                     &error,
                 )),
                 Some(principal.key_id),
@@ -363,14 +357,14 @@ impl Opsiq {
     fn dispatch(
         &self,
         req: &ApiRequest,
-        principal_out: &mut Option<Principal>,
+        caller_out: &mut Option<Caller>,
         rate_out: &mut Option<RateState>,
     ) -> (Option<Call>, Result<Outcome>) {
         let principal = match self.authenticate(req.authorization.as_deref()) {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };
-        *principal_out = Some(principal.clone());
+        *caller_out = Some(Caller::of(&principal));
         // The rate limit comes before anything else runs: a refused request changes nothing.
         let rate = match self
             .rate_limits()
@@ -521,17 +515,34 @@ impl Opsiq {
     }
 }
 
+/// Whose verified key a request came with: what its audit row names, should it not become a
+/// call of an action.
+#[derive(Clone, Copy)]
+struct Caller {
+    key_id: Id,
+    workspace_id: Id,
+}
+
+impl Caller {
+    fn of(principal: &Principal) -> Self {
+        Caller {
+            key_id: principal.key_id,
+            workspace_id: principal.workspace_id,
+        }
+    }
+}
+
 /// The audit row of a request that did not become a call of an action.
 fn anonymous_audit(
     request_id: &RequestId,
     started: Instant,
-    principal: Option<&Principal>,
+    caller: Option<Caller>,
     error: &Error,
 ) -> AuditEntry {
     AuditEntry {
-        request_id: request_id.to_string(),
-        key_id: principal.map(|p| p.key_id),
-        workspace_id: principal.map(|p| p.workspace_id),
+        request_id: request_id.as_str().to_owned(),
+        key_id: caller.map(|c| c.key_id),
+        workspace_id: caller.map(|c| c.workspace_id),
         action: None,
         outcome: error.code(),
         status: error.status(),

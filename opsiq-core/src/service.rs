@@ -340,7 +340,7 @@ impl Call {
     /// The audit row for this call: a success unless `error` is given.
     pub fn audit_entry(&self, error: Option<&Error>) -> AuditEntry {
         AuditEntry {
-            request_id: self.request_id.to_string(),
+            request_id: self.request_id.as_str().to_owned(),
             key_id: Some(self.principal.key_id),
             workspace_id: Some(self.principal.workspace_id),
             action: Some(self.action.clone()),

@@ -774,8 +774,20 @@ pub struct RequestId(String);
 
 impl RequestId {
     pub fn generate() -> Self {
-        RequestId(format!("req_{}", random_base62(24)))
+        // One allocation of the id's size, rather than the random part's and then the whole.
+        let mut id = String::with_capacity(Self::PREFIX.len() + Self::RANDOM);
+        id.push_str(Self::PREFIX);
+        id.extend(
+            rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(Self::RANDOM)
+                .map(char::from),
+        );
+        RequestId(id)
     }
+
+    const PREFIX: &str = "req_";
+    const RANDOM: usize = 24;
 
     pub fn as_str(&self) -> &str {
         &self.0

@@ -182,9 +182,9 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = RequestId::generate();
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let response = match app.router.route(&method, &path) {
+    // The method and path are copied only into an error that names them.
+    let (method, path) = (req.method(), req.uri().path());
+    let response = match app.router.route(method.as_str(), path) {
         Routed::Health => json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id),
         Routed::OpenApi => json_response(200, app.router.openapi().into(), &request_id),
         Routed::Ready => {
@@ -192,14 +192,17 @@ async fn handle(
             json_response(status, body.to_string().into_bytes(), &request_id)
         }
         Routed::NotFound => {
-            let error = Error::RouteNotFound { method, path };
+            let error = Error::RouteNotFound {
+                method: method.to_string(),
+                path: path.to_owned(),
+            };
             reply(app.opsiq.reject(request_id, started, error))
         }
         Routed::MethodNotAllowed { allowed } => {
             let allow = allowed.join(", ");
             let error = Error::MethodNotAllowed {
-                method,
-                path,
+                method: method.to_string(),
+                path: path.to_owned(),
                 allowed: allowed.iter().map(|s| s.to_string()).collect(),
             };
             let mut response = reply(app.opsiq.reject(request_id, started, error));
