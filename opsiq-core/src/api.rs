@@ -4,6 +4,7 @@
 //! Adapters only translate: the HTTP adapter matches a route to an action and hands over the
 //! raw parts of the request; everything with meaning happens here.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -170,6 +171,11 @@ fn close_envelope(out: &mut Vec<u8>, next_cursor: Option<&Option<String>>, reque
 impl Opsiq {
     /// Verifies an `Authorization: Bearer opq_...` header value.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal> {
+        self.verify(authorization).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Opsiq::authenticate`], sharing the principal kept for the key rather than copying it.
+    fn verify(&self, authorization: Option<&str>) -> Result<Arc<Principal>> {
         let header = authorization
             .map(str::trim)
             .filter(|h| !h.is_empty())
@@ -189,23 +195,23 @@ impl Opsiq {
                 "the bearer token is not an OpsIQ API key".into(),
             ));
         }
-        let hash = keys::hash(token);
+        let digest = keys::digest(token);
         // The key generation is read in the same snapshot as the key, and as the request's
         // own reads when they share one view: a key changed or revoked by any process is
         // read afresh at the next request.
         let verified = self.read(|r| {
             let generation = r.key_generation()?;
-            if let Some(kept) = self.key_cache().get(generation, &hash) {
+            if let Some(kept) = self.key_cache().get(generation, &digest) {
                 return Ok(Some(kept));
             }
-            let Some(key) = r.key_by_hash(&hash)? else {
+            let Some(key) = r.key_by_hash(&keys::hex_sha256(digest))? else {
                 return Ok(None);
             };
             let verified = match key.revoked_at {
                 Some(_) => Verified::Revoked,
-                None => Verified::Active(Principal::from_key(&key)),
+                None => Verified::Active(Arc::new(Principal::from_key(&key))),
             };
-            self.key_cache().keep(generation, &hash, &verified);
+            self.key_cache().keep(generation, digest, &verified);
             Ok(Some(verified))
         })?;
         match verified {
@@ -360,7 +366,7 @@ impl Opsiq {
         caller_out: &mut Option<Caller>,
         rate_out: &mut Option<RateState>,
     ) -> (Option<Call>, Result<Outcome>) {
-        let principal = match self.authenticate(req.authorization.as_deref()) {
+        let principal = match self.verify(req.authorization.as_deref()) {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };

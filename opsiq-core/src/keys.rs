@@ -137,7 +137,13 @@ pub const KEY_TOUCH_INTERVAL_MS: i64 = 60_000;
 
 /// The hex SHA-256 of a presented secret, which is what key lookups use.
 pub fn hash(secret: &str) -> String {
-    hex_sha256(Sha256::digest(secret.as_bytes()).into())
+    hex_sha256(digest(secret))
+}
+
+/// The SHA-256 of a presented secret, as bytes: what the key cache is keyed by, so that a key
+/// found there costs no hex digits.
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// A SHA-256 digest as 64 lowercase hex digits, written from a table rather than one `char` at

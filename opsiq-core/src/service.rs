@@ -33,7 +33,7 @@ pub struct Opsiq {
 /// What a key's secret verified to: the key's principal, or that it was revoked.
 #[derive(Debug, Clone)]
 pub(crate) enum Verified {
-    Active(Principal),
+    Active(Arc<Principal>),
     Revoked,
 }
 
@@ -43,24 +43,25 @@ pub(crate) enum Verified {
 /// guessed secrets cannot fill it.
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    held: Mutex<(i64, HashMap<String, Verified>)>,
+    held: Mutex<(i64, HashMap<[u8; 32], Verified>)>,
 }
 
 /// Keys kept at most; past it the cache starts again empty.
 const MAX_CACHED_KEYS: usize = 4096;
 
 impl KeyCache {
-    /// The key of `hash` as verified at `generation`, if it was.
-    pub(crate) fn get(&self, generation: i64, hash: &str) -> Option<Verified> {
+    /// The key of the secret's SHA-256 `digest` as verified at `generation`, if it was.
+    pub(crate) fn get(&self, generation: i64, digest: &[u8; 32]) -> Option<Verified> {
         let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         if held.0 != generation {
             return None;
         }
-        held.1.get(hash).cloned()
+        held.1.get(digest).cloned()
     }
 
-    /// Keeps what `hash` verified to at `generation` (a newer generation drops every key kept).
-    pub(crate) fn keep(&self, generation: i64, hash: &str, verified: &Verified) {
+    /// Keeps what `digest` verified to at `generation` (a newer generation drops every key
+    /// kept).
+    pub(crate) fn keep(&self, generation: i64, digest: [u8; 32], verified: &Verified) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         if held.0 != generation {
             if generation < held.0 {
@@ -72,7 +73,7 @@ impl KeyCache {
         if held.1.len() >= MAX_CACHED_KEYS {
             held.1.clear();
         }
-        held.1.insert(hash.to_string(), verified.clone());
+        held.1.insert(digest, verified.clone());
     }
 }
 
@@ -284,7 +285,7 @@ impl Drop for Entered {
 /// One authenticated API call in progress.
 #[derive(Debug)]
 pub struct Call {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub request_id: RequestId,
     pub action: String,
     pub started: Instant,
@@ -298,14 +299,14 @@ pub struct Call {
 
 impl Call {
     pub fn new(
-        principal: Principal,
+        principal: impl Into<Arc<Principal>>,
         request_id: RequestId,
         action: &str,
         started: Instant,
         success_status: u16,
     ) -> Self {
         Call {
-            principal,
+            principal: principal.into(),
             request_id,
             action: action.to_string(),
             started,
