@@ -231,13 +231,16 @@ impl Opsiq {
         let started = req.started;
         let mut caller = None;
         let mut rate = None;
-        // A route to a read verifies the key and reads in one view (one transaction).
-        let reads_only = match &req.door {
-            Door::Rest { action, .. } => self.catalog().get(action).is_some_and(|a| !a.mutates),
-            Door::ActionEndpoint => false,
+        // A route's action is looked up once; the action endpoint's comes with the body.
+        let routed = match &req.door {
+            Door::Rest { action, .. } => self.catalog().get(action),
+            Door::ActionEndpoint => None,
         };
-        let (call, result) =
-            self.in_one_view(reads_only, || self.dispatch(&req, &mut caller, &mut rate));
+        // A route to a read verifies the key and reads in one view (one transaction).
+        let reads_only = routed.is_some_and(|a| !a.mutates);
+        let (call, result) = self.in_one_view(reads_only, || {
+            self.dispatch(&req, routed, &mut caller, &mut rate)
+        });
         let key = caller.map(|c: Caller| c.key_id);
         let mut headers = Vec::new();
         let (status, body, result) = match result {
@@ -363,6 +366,7 @@ impl Opsiq {
     fn dispatch(
         &self,
         req: &ApiRequest,
+        routed: Option<&Action>,
         caller_out: &mut Option<Caller>,
         rate_out: &mut Option<RateState>,
     ) -> (Option<Call>, Result<Outcome>) {
@@ -388,7 +392,7 @@ impl Opsiq {
             }
         };
         *rate_out = Some(rate);
-        let (action, endpoint_params) = match self.resolve(req) {
+        let (action, endpoint_params) = match self.resolve(req, routed) {
             Ok(resolved) => resolved,
             Err(e) => return (None, Err(e)),
         };
@@ -484,15 +488,15 @@ impl Opsiq {
         }
     }
 
-    /// The action a request is for, and for the action endpoint its parameters.
-    fn resolve(&self, req: &ApiRequest) -> Result<(&Action, Option<Map<String, Value>>)> {
+    /// The action a request is for (a route's was looked up already: `routed`), and for the
+    /// action endpoint its parameters.
+    fn resolve<'a>(
+        &'a self,
+        req: &ApiRequest,
+        routed: Option<&'a Action>,
+    ) -> Result<(&'a Action, Option<Map<String, Value>>)> {
         match &req.door {
-            Door::Rest { action, .. } => Ok((
-                self.catalog()
-                    .get(action)
-                    .ok_or_else(|| unknown_action(action))?,
-                None,
-            )),
+            Door::Rest { action, .. } => Ok((routed.ok_or_else(|| unknown_action(action))?, None)),
             Door::ActionEndpoint => {
                 let (id, params) = action_envelope(req.body.as_deref())?;
                 let action = self.catalog().get(&id).ok_or(Error::ActionNotFound(id))?;
