@@ -792,12 +792,7 @@ impl Writer {
                 {
                     Ok(job) => Ok(job),
                     Err(RecvTimeoutError::Timeout) => {
-                        self.pin(false);
-                        if fts.step(&self.conn) {
-                            self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
-                            self.committed();
-                        }
-                        self.pin(true);
+                        self.merge_step(&mut fts);
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => Err(RecvError),
@@ -807,12 +802,7 @@ impl Writer {
             let mut batch: Vec<Job> = first.into_iter().collect();
             self.gather(&mut batch);
             if !closed && batch.iter().all(|j| matches!(j, Job::Lingering)) {
-                // Only background writes wait: let more gather for a moment, unless a
-                // waited-for write or a flush comes first.
-                if let Ok(job) = self.jobs.recv_timeout(self.linger) {
-                    batch.push(job);
-                    self.gather(&mut batch);
-                }
+                self.linger(&mut batch, &mut fts);
             }
             let records = std::mem::take(
                 &mut *self
@@ -869,6 +859,44 @@ impl Writer {
         drop(syncer);
         drop(checkpoints);
         drop(conn);
+    }
+
+    /// Only background writes wait: lets more gather for a moment, unless a waited-for write
+    /// or a flush comes first. Nobody waits for the writer meanwhile, so it merges full-text
+    /// segments, one step at a time: under a steady read load, whose audit rows always have a
+    /// wake-up queued, this is the only time it is free, and merging would otherwise wait for
+    /// the load to stop.
+    fn linger(&mut self, batch: &mut Vec<Job>, fts: &mut FtsMerge) {
+        let until = Instant::now() + self.linger;
+        loop {
+            let now = Instant::now();
+            let wait = match fts.due() {
+                Some(due) => due.min(until),
+                None => until,
+            }
+            .saturating_duration_since(now);
+            match self.jobs.recv_timeout(wait) {
+                Ok(job) => {
+                    batch.push(job);
+                    self.gather(batch);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) if Instant::now() < until => {
+                    self.merge_step(fts);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// One step of merging full-text segments, in its own transaction.
+    fn merge_step(&mut self, fts: &mut FtsMerge) {
+        self.pin(false);
+        if fts.step(&self.conn) {
+            self.stats.merge_steps.fetch_add(1, Ordering::Relaxed);
+            self.committed();
+        }
+        self.pin(true);
     }
 
     /// Takes the pin (after a commit and its checkpoints) or lets it go (before a transaction

@@ -4,7 +4,9 @@
 //! them as it writes only once four share a level, so a big index holds many (about twenty at
 //! a million contacts), and a search reads every one. The writer merges them in small steps
 //! between jobs instead (`usermerge = 2`, migration 0008): each step is its own short
-//! transaction, and a job that arrives waits for at most one step.
+//! transaction, and a job that arrives waits for at most one step. "Nothing waits" includes
+//! the time the writer lets background writes (usage records) gather: under a steady load a
+//! wake-up for those is always queued, and that is the only time the writer is free.
 
 use std::time::{Duration, Instant};
 
