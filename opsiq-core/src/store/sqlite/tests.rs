@@ -458,13 +458,19 @@ fn merged_without_loss(dir: &tempfile::TempDir, store: &SqliteStore, opsiq: &Ops
     );
 }
 
-#[test]
-fn the_writer_merges_full_text_segments_while_idle() {
+/// A new store with a workspace, and the service over it.
+fn store_with_workspace() -> (tempfile::TempDir, Arc<SqliteStore>, Opsiq, Id) {
     let (dir, store) = store();
     let opsiq = Opsiq::new(store.clone());
     let ws = opsiq
         .write(|w| w.insert_workspace("w", Timestamp::now()))
         .unwrap();
+    (dir, store, opsiq, ws)
+}
+
+#[test]
+fn the_writer_merges_full_text_segments_while_idle() {
+    let (dir, store, opsiq, ws) = store_with_workspace();
     index_contacts_in_20_commits(&opsiq, ws);
     merged_without_loss(&dir, &store, &opsiq, ws);
 }
@@ -474,11 +480,7 @@ fn the_writer_merges_full_text_segments_while_idle() {
 /// records gather, and it merges then: otherwise merging would wait for the load to stop.
 #[test]
 fn the_writer_merges_full_text_segments_under_a_steady_stream_of_usage_records() {
-    let (dir, store) = store();
-    let opsiq = Opsiq::new(store.clone());
-    let ws = opsiq
-        .write(|w| w.insert_workspace("w", Timestamp::now()))
-        .unwrap();
+    let (dir, store, opsiq, ws) = store_with_workspace();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
         let (store, stop) = (store.clone(), stop.clone());
