@@ -58,11 +58,19 @@ pub const SECRET_PREFIXES: &[&str] = &["opq_", "whsec_"];
 
 /// `len` random base62 characters from the OS-seeded thread RNG.
 pub fn random_base62(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    let mut text = String::with_capacity(len);
+    push_random_base62(&mut text, len);
+    text
+}
+
+/// Appends `len` random base62 characters to `text`.
+fn push_random_base62(text: &mut String, len: usize) {
+    text.extend(
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from),
+    );
 }
 
 /// `len` (at least 10) base62 characters that sort by creation time: the unix milliseconds of
@@ -777,12 +785,7 @@ impl RequestId {
         // One allocation of the id's size, rather than the random part's and then the whole.
         let mut id = String::with_capacity(Self::PREFIX.len() + Self::RANDOM);
         id.push_str(Self::PREFIX);
-        id.extend(
-            rand::rng()
-                .sample_iter(&Alphanumeric)
-                .take(Self::RANDOM)
-                .map(char::from),
-        );
+        push_random_base62(&mut id, Self::RANDOM);
         RequestId(id)
     }
 

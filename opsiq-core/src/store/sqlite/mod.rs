@@ -459,7 +459,7 @@ fn open_connection(path: &Path, config: &SqliteConfig, read_only: bool) -> Resul
             .map_err(db_err)?;
     }
     // Plans do not depend on bound values (`LIMIT ?n` would otherwise make SQLite re-prepare a
-    // cached statement at every use), and cached statements are many enough for every query.
+    // kept statement at every use; see `statements` for where statements are kept).
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(db_err)?;
     Ok(conn)
