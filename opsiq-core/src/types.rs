@@ -808,6 +808,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_id_is_req_and_24_base62_characters_each_time_new() {
+        let ids: Vec<RequestId> = (0..100).map(|_| RequestId::generate()).collect();
+        for id in &ids {
+            let random = id.as_str().strip_prefix("req_").expect("the prefix");
+            assert_eq!(random.len(), 24, "{id}");
+            assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+        let distinct: std::collections::HashSet<&str> = ids.iter().map(RequestId::as_str).collect();
+        assert_eq!(distinct.len(), ids.len());
+    }
+
+    #[test]
     fn docs_of_a_page_share_one_text() {
         let text = Arc::new(r#"{"id":1}{"id":22}"#.to_string());
         let first: Doc<()> = Doc::stored_in(Id(1), &text, 0..8);
