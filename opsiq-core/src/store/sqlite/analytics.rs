@@ -1,6 +1,6 @@
 //! Analytics queries: every figure is counted from the rows of one site in `[from, to)`.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::misc::{all, exec, one};
 use super::{Db, db_err};
@@ -87,7 +87,7 @@ impl AnalyticsWrites for Db<'_, '_> {
             "INSERT INTO visits (site_id, visitor_id, started_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
             params![site, visitor, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn touch_visit(&mut self, visit: Id, now: Timestamp) -> Result<()> {
@@ -105,7 +105,7 @@ impl AnalyticsWrites for Db<'_, '_> {
             "INSERT INTO page_views (site_id, visitor_id, visit_id, url, title, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![v.site_id, v.visitor_id, v.visit_id, v.url, v.title, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_order(&mut self, o: &NewOrder, now: Timestamp) -> Result<Id> {
@@ -124,7 +124,7 @@ impl AnalyticsWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_knowledge_query(&mut self, q: &NewKnowledgeQuery, now: Timestamp) -> Result<Id> {
@@ -141,7 +141,7 @@ impl AnalyticsWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn change_lead_score(
@@ -157,16 +157,13 @@ impl AnalyticsWrites for Db<'_, '_> {
             "UPDATE contacts SET lead_score = lead_score + ?2, updated_at = ?3 WHERE id = ?1",
             params![contact, delta, now],
         )?;
-        let score: i64 = self
-            .0
-            .query_row(
-                "SELECT lead_score FROM contacts WHERE id = ?1",
-                [contact],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?
-            .unwrap_or(0);
+        let score: i64 = one(
+            self,
+            "SELECT lead_score FROM contacts WHERE id = ?1",
+            [contact],
+            |r| r.get(0),
+        )?
+        .unwrap_or(0);
         exec(
             self,
             "INSERT INTO lead_score_changes (site_id, contact_id, delta, score, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -169,7 +169,7 @@ impl ChatWrites for Db<'_, '_> {
             "INSERT INTO visitors (workspace_id, site_id, public_id, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             params![workspace, site, public_id, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn touch_visitor(&mut self, visitor: Id, now: Timestamp) -> Result<()> {
@@ -209,7 +209,7 @@ impl ChatWrites for Db<'_, '_> {
              VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
             params![workspace, site, visitor, contact, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_chat_message(
@@ -225,7 +225,7 @@ impl ChatWrites for Db<'_, '_> {
             "INSERT INTO chat_messages (session_id, author_type, author_name, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![session, author_type.as_str(), author_name, body, now],
         )?;
-        let id = Id(self.0.last_insert_rowid());
+        let id = self.last_insert_id();
         if author_type == AuthorType::Agent {
             exec(
                 self,

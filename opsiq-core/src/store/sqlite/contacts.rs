@@ -189,7 +189,7 @@ impl ContactWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn update_contact(
@@ -225,7 +225,7 @@ impl ContactWrites for Db<'_, '_> {
             "INSERT INTO contact_notes (contact_id, body, author, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![contact, body, author, now],
         )?;
-        let id = Id(self.0.last_insert_rowid());
+        let id = self.last_insert_id();
         exec(
             self,
             "UPDATE contacts SET updated_at = ?2 WHERE id = ?1",

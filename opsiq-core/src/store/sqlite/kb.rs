@@ -103,7 +103,7 @@ impl KbWrites for Db<'_, '_> {
                 published
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn update_article(

@@ -229,12 +229,17 @@ thread_local! {
 
 /// Query code shared by read connections and the writer: it implements every store trait.
 /// Its queries' statements are the connection's own (see `statements`).
-pub(crate) struct Db<'s, 'c>(pub(crate) &'c Connection, &'s Statements<'c>);
+pub(crate) struct Db<'s, 'c>(&'s Statements<'c>);
 
 impl<'c> Db<'_, 'c> {
     /// The connection's statement for `sql`, prepared at its first use.
     pub(crate) fn prepare(&self, sql: &str) -> Result<statements::Prepared<'_, 'c>> {
-        self.1.prepare(sql).map_err(db_err)
+        self.0.prepare(sql).map_err(db_err)
+    }
+
+    /// The id of the row the connection inserted last.
+    pub(crate) fn last_insert_id(&self) -> crate::types::Id {
+        crate::types::Id(self.0.conn().last_insert_rowid())
     }
 }
 

@@ -143,7 +143,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn update_rule(&mut self, workspace: Id, id: Id, f: &RuleFields, now: Timestamp) -> Result<()> {
@@ -181,7 +181,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_rule_firing(
@@ -196,7 +196,7 @@ impl ProactiveWrites for Db<'_, '_> {
             "INSERT INTO rule_firings (rule_id, event_id, subject, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![rule, event, subject, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_widget_message(&mut self, m: &NewWidgetMessage, now: Timestamp) -> Result<Id> {
@@ -213,7 +213,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 }
 

@@ -58,7 +58,7 @@ impl Conn {
 
     /// Runs `f` with the store's queries over this connection.
     pub(crate) fn with_db<R>(&self, f: impl FnOnce(&mut Db<'_, '_>) -> R) -> R {
-        self.with_dependent(|conn, statements| f(&mut Db(conn, statements)))
+        self.with_dependent(|_, statements| f(&mut Db(statements)))
     }
 
     /// Runs `f` with the connection's statement for `sql`.
@@ -78,6 +78,11 @@ impl Conn {
 }
 
 impl<'c> Statements<'c> {
+    /// The connection the statements are prepared on.
+    pub(crate) fn conn(&self) -> &'c Connection {
+        self.conn
+    }
+
     /// The statement for `sql`: the one kept, or a new one that is kept once it is dropped.
     pub(crate) fn prepare<'s>(&'s self, sql: &str) -> rusqlite::Result<Prepared<'s, 'c>> {
         let kept = self.idle.borrow_mut().remove_entry(sql);

@@ -160,7 +160,7 @@ impl TenancyWrites for Db<'_, '_> {
             "INSERT INTO workspaces (name, created_at) VALUES (?1, ?2)",
             params![name, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_site(&mut self, s: &NewSite, now: Timestamp) -> Result<Id> {
@@ -169,7 +169,7 @@ impl TenancyWrites for Db<'_, '_> {
             "INSERT INTO sites (workspace_id, name, domain, site_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![s.workspace_id, s.name, s.domain, s.site_key, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_department(&mut self, workspace: Id, name: &str, now: Timestamp) -> Result<Id> {
@@ -178,7 +178,7 @@ impl TenancyWrites for Db<'_, '_> {
             "INSERT INTO departments (workspace_id, name, created_at) VALUES (?1, ?2, ?3)",
             params![workspace, name, now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn insert_agent(
@@ -193,7 +193,7 @@ impl TenancyWrites for Db<'_, '_> {
             "INSERT INTO agents (workspace_id, name, email, email_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![workspace, name, email.as_str(), email.normalized(), now],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 }
 
@@ -246,7 +246,7 @@ impl KeyWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn update_key(&mut self, k: &ApiKey) -> Result<()> {

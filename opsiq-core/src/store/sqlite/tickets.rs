@@ -128,7 +128,7 @@ impl TicketWrites for Db<'_, '_> {
                 now
             ],
         )?;
-        Ok(Id(self.0.last_insert_rowid()))
+        Ok(self.last_insert_id())
     }
 
     fn update_ticket(
