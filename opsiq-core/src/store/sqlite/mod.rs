@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
@@ -158,7 +158,8 @@ pub struct SqliteStore {
 /// The read connections: those idle, and how many are open in all.
 #[derive(Default)]
 struct Readers {
-    idle: Vec<Conn>,
+    /// Each idle connection with the thread that gave it back (see `take_reader`).
+    idle: Vec<(Conn, ThreadId)>,
     open: usize,
     /// Threads waiting in `take_reader` for a connection to come back. Only then is the
     /// condition variable notified: `notify_one` is a system call even with no one waiting.
@@ -205,7 +206,7 @@ impl Drop for Reader<'_> {
             .unwrap_or_else(PoisonError::into_inner);
         // A connection left in a transaction (its user panicked) is closed, not reused.
         match self.conn.take().filter(|c| c.raw().is_autocommit()) {
-            Some(conn) => readers.idle.push(conn),
+            Some(conn) => readers.idle.push((conn, this_thread())),
             None => readers.open -= 1,
         }
         if readers.waiting > 0 {
@@ -221,6 +222,15 @@ struct View {
     conn: Option<Conn>,
     /// Counts the writes that ended the view.
     epoch: u64,
+}
+
+thread_local! {
+    static THIS_THREAD: ThreadId = std::thread::current().id();
+}
+
+/// The calling thread's id, without the reference count `thread::current()` takes.
+fn this_thread() -> ThreadId {
+    THIS_THREAD.with(|id| *id)
 }
 
 thread_local! {
@@ -397,12 +407,19 @@ impl SqliteStore {
         }
     }
 
-    /// An idle read connection, a new one while fewer than `max_readers` are open, or else
-    /// the next one given back.
+    /// An idle read connection (the one this thread gave back last, when idle), a new one
+    /// while fewer than `max_readers` are open, or else the next one given back.
     fn take_reader(&self) -> Result<Reader<'_>> {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(conn) = readers.idle.pop() {
+            // The connection this thread gave back last, if idle, else the last given back:
+            // its page cache was filled on this thread's core and is likely still in that
+            // core's caches. Taking whichever came back last, threads swapped connections at
+            // nearly every read, and each read its pages from another core's cache.
+            let here = this_thread();
+            let mine = readers.idle.iter().rposition(|(_, by)| *by == here);
+            if let Some(at) = mine.or_else(|| readers.idle.len().checked_sub(1)) {
+                let (conn, _) = readers.idle.swap_remove(at);
                 return Ok(Reader {
                     store: self,
                     conn: Some(conn),

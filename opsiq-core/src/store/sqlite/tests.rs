@@ -1565,3 +1565,43 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
     .unwrap();
     assert_eq!(search(mine, "cyr", None), [(1 << 40) - 1, renumbered, m[2]]);
 }
+
+#[test]
+fn a_thread_takes_back_the_read_connection_it_gave_back() {
+    // Each connection is told apart by a page-cache size of its own. The other thread gives
+    // its connection back last, so taking whichever came back last would hand this thread the
+    // other thread's connection.
+    let (_dir, store) = store();
+    let mark = |reader: &super::Reader<'_>, pages: i64| {
+        let conn = reader.conn().raw();
+        conn.pragma_update(None, "cache_size", pages).unwrap();
+    };
+    let marked = |reader: &super::Reader<'_>| -> i64 {
+        let conn = reader.conn().raw();
+        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap()
+    };
+    let mine = store.take_reader().unwrap();
+    mark(&mine, -1111);
+    let both_taken = std::sync::Barrier::new(2);
+    let mine_back = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let theirs = store.take_reader().unwrap();
+            mark(&theirs, -2222);
+            both_taken.wait();
+            mine_back.wait();
+            drop(theirs);
+            marked(&store.take_reader().unwrap())
+        });
+        both_taken.wait();
+        drop(mine);
+        mine_back.wait();
+        assert_eq!(
+            other.join().unwrap(),
+            -2222,
+            "the other thread's own connection"
+        );
+    });
+    assert_eq!(marked(&store.take_reader().unwrap()), -1111);
+}
