@@ -414,8 +414,8 @@ impl SqliteStore {
         loop {
             // The connection this thread gave back last, if idle, else the last given back:
             // its page cache was filled on this thread's core and is likely still in that
-            // core's caches. Taking whichever came back last, threads swapped connections at
-            // nearly every read, and each read its pages from another core's cache.
+            // core's caches. Taking whichever came back last, two threads reading by turns
+            // swapped connections often, and read their pages from the other core's cache.
             let here = this_thread();
             let mine = readers.idle.iter().rposition(|(_, by)| *by == here);
             if let Some(at) = mine.or_else(|| readers.idle.len().checked_sub(1)) {
