@@ -28,7 +28,20 @@ pub fn opsiq_binary(full: bool) -> PathBuf {
     let binary = profile_dir.join("opsiq");
     if full {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        // Cargo runs this benchmark with the package's variables set; a build script that
+        // reruns when one changes (ring's, on `CARGO_MANIFEST_DIR`) would then rebuild here,
+        // and again at the next `cargo bench`. The build sees the environment a shell gives.
+        let package_vars = std::env::vars_os().map(|(name, _)| name).filter(|name| {
+            let name = name.to_string_lossy();
+            name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&name.as_ref())
+        });
+        let mut command = Command::new(cargo);
+        for name in package_vars {
+            command.env_remove(name);
+        }
+        let status = command
             .args([
                 "build",
                 "--release",
