@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::misc::{all, exec, one};
+use super::misc::{all, exec, insert, one};
 use super::{Db, db_err};
 use crate::Result;
 use crate::analytics::{NewKnowledgeQuery, NewOrder, NewPageView, SiteCounts};
@@ -82,12 +82,11 @@ impl AnalyticsReads for Db<'_, '_> {
 
 impl AnalyticsWrites for Db<'_, '_> {
     fn insert_visit(&mut self, site: Id, visitor: Id, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO visits (site_id, visitor_id, started_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
             params![site, visitor, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn touch_visit(&mut self, visit: Id, now: Timestamp) -> Result<()> {
@@ -100,16 +99,15 @@ impl AnalyticsWrites for Db<'_, '_> {
     }
 
     fn insert_page_view(&mut self, v: &NewPageView, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO page_views (site_id, visitor_id, visit_id, url, title, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![v.site_id, v.visitor_id, v.visit_id, v.url, v.title, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_order(&mut self, o: &NewOrder, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO orders (workspace_id, site_id, visitor_id, contact_id, external_id, amount_minor, currency, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -123,12 +121,11 @@ impl AnalyticsWrites for Db<'_, '_> {
                 o.currency,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_knowledge_query(&mut self, q: &NewKnowledgeQuery, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO knowledge_queries (workspace_id, site_id, question, answered, article_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -140,8 +137,7 @@ impl AnalyticsWrites for Db<'_, '_> {
                 q.article_id,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn change_lead_score(

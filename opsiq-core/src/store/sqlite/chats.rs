@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, enum_col, exec, one};
+use super::misc::{all, enum_col, exec, insert, one};
 use crate::Result;
 use crate::chats::{AuthorType, ChatMessage, ChatSession, ContactRef, Visitor};
 use crate::store::{ChatReads, ChatWrites};
@@ -164,12 +164,11 @@ impl ChatWrites for Db<'_, '_> {
         public_id: &str,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO visitors (workspace_id, site_id, public_id, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             params![workspace, site, public_id, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn touch_visitor(&mut self, visitor: Id, now: Timestamp) -> Result<()> {
@@ -203,13 +202,12 @@ impl ChatWrites for Db<'_, '_> {
         contact: Option<Id>,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO chat_sessions (workspace_id, site_id, visitor_id, contact_id, status, started_at) \
              VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
             params![workspace, site, visitor, contact, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_chat_message(
@@ -220,12 +218,11 @@ impl ChatWrites for Db<'_, '_> {
         body: &str,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        let id = insert(
             self,
             "INSERT INTO chat_messages (session_id, author_type, author_name, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![session, author_type.as_str(), author_name, body, now],
         )?;
-        let id = self.last_insert_id();
         if author_type == AuthorType::Agent {
             exec(
                 self,

@@ -4,7 +4,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{Cols, all, docs, exec, fts_query, json_text, one};
+use super::misc::{Cols, all, docs, exec, fts_query, insert, json_text, one};
 use crate::Result;
 use crate::contacts::{Contact, ContactFields, ContactFilter, Note};
 use crate::store::{ContactReads, ContactWrites};
@@ -172,7 +172,7 @@ impl ContactWrites for Db<'_, '_> {
         c: &ContactFields,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO contacts (workspace_id, site_id, name, email, email_norm, phone, external_id, tags, attributes, \
              created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
@@ -188,8 +188,7 @@ impl ContactWrites for Db<'_, '_> {
                 json_text(&c.attributes)?,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_contact(
@@ -220,12 +219,11 @@ impl ContactWrites for Db<'_, '_> {
     }
 
     fn insert_note(&mut self, contact: Id, body: &str, author: &str, now: Timestamp) -> Result<Id> {
-        exec(
+        let id = insert(
             self,
             "INSERT INTO contact_notes (contact_id, body, author, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![contact, body, author, now],
         )?;
-        let id = self.last_insert_id();
         exec(
             self,
             "UPDATE contacts SET updated_at = ?2 WHERE id = ?1",

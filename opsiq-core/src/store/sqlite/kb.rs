@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, enum_col, exec, fts_query, one};
+use super::misc::{all, enum_col, exec, fts_query, insert, one};
 use crate::Result;
 use crate::kb::{Article, ArticleFields, ArticleFilter};
 use crate::store::{KbReads, KbWrites};
@@ -89,7 +89,7 @@ impl KbReads for Db<'_, '_> {
 impl KbWrites for Db<'_, '_> {
     fn insert_article(&mut self, workspace: Id, a: &ArticleFields, now: Timestamp) -> Result<Id> {
         let published = (a.status == crate::kb::ArticleStatus::Published).then_some(now);
-        exec(
+        insert(
             self,
             "INSERT INTO kb_articles (workspace_id, title, slug, body, status, created_at, updated_at, published_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
@@ -102,8 +102,7 @@ impl KbWrites for Db<'_, '_> {
                 now,
                 published
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_article(

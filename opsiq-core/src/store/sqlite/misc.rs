@@ -205,6 +205,12 @@ pub(crate) fn exec(db: &Db<'_, '_>, sql: &str, params: impl rusqlite::Params) ->
     stmt.execute(params).map_err(db_err)
 }
 
+/// Runs an `INSERT` and returns the new row's id.
+pub(crate) fn insert(db: &Db<'_, '_>, sql: &str, params: impl rusqlite::Params) -> Result<Id> {
+    exec(db, sql, params)?;
+    Ok(db.last_insert_id())
+}
+
 /// Turns search words into an FTS5 query: every word must match as a prefix. Words are quoted,
 /// so no FTS5 syntax in the input can take effect.
 pub(crate) fn fts_query(q: &str) -> Option<String> {

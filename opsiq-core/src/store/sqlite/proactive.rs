@@ -4,7 +4,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{all, exec, json_col, json_text, one};
+use super::misc::{all, exec, insert, json_col, json_text, one};
 use crate::Result;
 use crate::proactive::{
     NewProactiveEvent, NewWidgetMessage, ProactiveEvent, Rule, RuleFields, WidgetMessage,
@@ -128,7 +128,7 @@ impl ProactiveReads for Db<'_, '_> {
 
 impl ProactiveWrites for Db<'_, '_> {
     fn insert_rule(&mut self, workspace: Id, f: &RuleFields, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO proactive_rules (workspace_id, name, event, conditions, actions, cooldown_seconds, enabled, \
              created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
@@ -142,8 +142,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 f.enabled,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_rule(&mut self, workspace: Id, id: Id, f: &RuleFields, now: Timestamp) -> Result<()> {
@@ -167,7 +166,7 @@ impl ProactiveWrites for Db<'_, '_> {
     }
 
     fn insert_proactive_event(&mut self, e: &NewProactiveEvent, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO proactive_events (workspace_id, site_id, name, contact_id, visitor_id, properties, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -180,8 +179,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 json_text(&e.properties)?,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_rule_firing(
@@ -191,16 +189,15 @@ impl ProactiveWrites for Db<'_, '_> {
         subject: &str,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO rule_firings (rule_id, event_id, subject, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![rule, event, subject, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_widget_message(&mut self, m: &NewWidgetMessage, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO widget_messages (site_id, visitor_id, contact_id, rule_id, body, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -212,8 +209,7 @@ impl ProactiveWrites for Db<'_, '_> {
                 m.body,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 }
 

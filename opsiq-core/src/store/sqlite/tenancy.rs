@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 
 use super::Db;
-use super::misc::{Cols, all, conversion, exec, json_text, one};
+use super::misc::{Cols, all, conversion, exec, insert, json_text, one};
 use crate::keys::{ApiKey, KEY_TOUCH_INTERVAL_MS, NewKey, Permissions};
 use crate::store::{KeyReads, KeyWrites, TenancyReads, TenancyWrites};
 use crate::tenancy::{Agent, Department, NewSite, Site, Workspace};
@@ -155,30 +155,27 @@ impl TenancyReads for Db<'_, '_> {
 
 impl TenancyWrites for Db<'_, '_> {
     fn insert_workspace(&mut self, name: &str, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO workspaces (name, created_at) VALUES (?1, ?2)",
             params![name, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_site(&mut self, s: &NewSite, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO sites (workspace_id, name, domain, site_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![s.workspace_id, s.name, s.domain, s.site_key, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_department(&mut self, workspace: Id, name: &str, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO departments (workspace_id, name, created_at) VALUES (?1, ?2, ?3)",
             params![workspace, name, now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn insert_agent(
@@ -188,12 +185,11 @@ impl TenancyWrites for Db<'_, '_> {
         email: &Email,
         now: Timestamp,
     ) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO agents (workspace_id, name, email, email_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![workspace, name, email.as_str(), email.normalized(), now],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 }
 
@@ -228,7 +224,7 @@ impl KeyReads for Db<'_, '_> {
 
 impl KeyWrites for Db<'_, '_> {
     fn insert_key(&mut self, k: &NewKey, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO api_keys (workspace_id, site_id, name, prefix, secret_hash, scopes, permissions_mode, \
              allow_actions, block_actions, rate_limit, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -245,8 +241,7 @@ impl KeyWrites for Db<'_, '_> {
                 k.rate_limit,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_key(&mut self, k: &ApiKey) -> Result<()> {

@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{Cols, all, docs, exec, json_text, one};
+use super::misc::{Cols, all, docs, exec, insert, json_text, one};
 use crate::Result;
 use crate::store::{TicketReads, TicketWrites};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter};
@@ -108,7 +108,7 @@ impl TicketReads for Db<'_, '_> {
 
 impl TicketWrites for Db<'_, '_> {
     fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Id> {
-        exec(
+        insert(
             self,
             "INSERT INTO tickets (workspace_id, site_id, contact_id, customer_email, customer_name, subject, body, \
              status, priority, department_id, assignee_id, tags, source, created_at, updated_at) \
@@ -127,8 +127,7 @@ impl TicketWrites for Db<'_, '_> {
                 t.source,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_ticket(

@@ -3,7 +3,7 @@
 
 use rusqlite::{Row, params};
 
-use super::misc::{all, enum_col, event, exec, json_col, json_text, one};
+use super::misc::{all, enum_col, event, exec, insert, json_col, json_text, one};
 use super::{Db, db_err};
 use crate::Result;
 use crate::events::Event;
@@ -158,7 +158,7 @@ impl WebhookWrites for Db<'_, '_> {
         now: Timestamp,
     ) -> Result<Id> {
         let events = f.events.as_ref().map(json_text).transpose()?;
-        exec(
+        insert(
             self,
             "INSERT INTO webhook_endpoints (workspace_id, url, events, enabled, description, secret, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -171,8 +171,7 @@ impl WebhookWrites for Db<'_, '_> {
                 secret,
                 now
             ],
-        )?;
-        Ok(self.last_insert_id())
+        )
     }
 
     fn update_endpoint(
