@@ -263,7 +263,7 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         .ops
         .iter()
         .find(|op| op.insert)
-        .map_or(0, |op| op.measured.requests);
+        .map_or(0, |op| op.measured.acknowledged);
     report.stored_creates = count_load_tickets(&db);
     drop(baseline);
     // With nothing else running, each read in the core alone.
