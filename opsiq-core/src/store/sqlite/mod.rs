@@ -254,9 +254,19 @@ impl<'c> Db<'_, 'c> {
 }
 
 /// Maps a SQLite failure to the public taxonomy: faults of the database file (busy, locked,
-/// full, unreadable) are 503; anything else is a bug.
+/// full, unreadable) are 503, and so is a limit of the store that one of its triggers
+/// enforces (the contact ids a search key can hold, migration 0015), with the trigger's words;
+/// anything else is a bug.
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
+    if let rusqlite::Error::SqliteFailure(failure, Some(limit)) = &e
+        && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
+    {
+        return Error::Unavailable {
+            part: "database",
+            reason: limit.clone(),
+        };
+    }
     match e.sqlite_error_code() {
         Some(
             DatabaseBusy | DatabaseLocked | DiskFull | CannotOpen | SystemIoFailure | ReadOnly

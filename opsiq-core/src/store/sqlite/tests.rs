@@ -1543,6 +1543,27 @@ fn search_walks_only_its_own_workspace_newest_first_page_by_page() {
     }
     conn.execute(insert, [(1_i64 << 40) - 1, mine.0]).unwrap();
     assert_eq!(search(mine, "cyr", None)[0], (1 << 40) - 1);
+    // The next contact would take id 2^40: refused as a limit of the store (503, as a full disk
+    // is, in the trigger's words) rather than as a bug, and nothing of it is written.
+    let past = opsiq
+        .write(move |w| {
+            w.insert_contact(mine, None, &contact_fields("Cyra", "past@example.com"), now)
+        })
+        .unwrap_err();
+    assert_eq!(past.status(), 503, "{past}");
+    assert!(
+        past.to_string()
+            .contains("contact ids must stay below 2^40 and workspace ids below 2^23"),
+        "{past}"
+    );
+    let written: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE email = 'past@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(written, 0);
     // An update is held to the same range (0016), and changes nothing when refused.
     for (column, value) in [
         ("workspace_id", 1_i64 << 23),
