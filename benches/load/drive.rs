@@ -36,21 +36,27 @@ pub struct Measured {
     /// The server's CPU time (user and system, all threads) per measured request, in
     /// microseconds: steadier than requests/s on a shared machine, and what a fix should cut.
     pub server_cpu_us: f64,
+    /// How often the scheduler moved one of the server's threads to another core, per 1,000
+    /// measured requests, and how often it switched one out, per request: the run-to-run
+    /// differences in a read's CPU time are looked for in these.
+    pub server_migrations_per_1k: f64,
+    pub server_switches_per_request: f64,
     /// The first failure seen, to name what went wrong.
     pub first_error: Option<String>,
-    /// What `Measured::combined` adds up: the latencies, the measured seconds and the
-    /// server's CPU seconds.
+    /// What `Measured::combined` adds up: the latencies, the measured seconds and what the
+    /// server's threads did.
     #[serde(skip)]
     latencies: Histogram<u64>,
     #[serde(skip)]
     seconds: f64,
     #[serde(skip)]
-    cpu_seconds: f64,
+    server: ServerSample,
 }
 
 impl Measured {
-    fn new(all: Tally, seconds: f64, cpu_seconds: f64) -> Measured {
+    fn new(all: Tally, seconds: f64, server: ServerSample) -> Measured {
         let ms = |q: f64| all.histogram.value_at_quantile(q) as f64 / 1000.0;
+        let per_request = |n: f64| n / all.requests.max(1) as f64;
         Measured {
             requests: all.requests,
             acknowledged: all.acknowledged,
@@ -59,11 +65,13 @@ impl Measured {
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
             max_ms: all.histogram.max() as f64 / 1000.0,
-            server_cpu_us: cpu_seconds * 1e6 / all.requests.max(1) as f64,
+            server_cpu_us: per_request(server.cpu_seconds * 1e6),
+            server_migrations_per_1k: per_request(server.migrations as f64 * 1000.0),
+            server_switches_per_request: per_request(server.switches as f64),
             first_error: all.first_error,
             latencies: all.histogram,
             seconds,
-            cpu_seconds,
+            server,
         }
     }
 
@@ -71,7 +79,7 @@ impl Measured {
     /// percentiles of all their latencies together.
     pub fn combined(parts: &[Measured]) -> Measured {
         let mut all = Tally::new();
-        let (mut seconds, mut cpu_seconds) = (0.0, 0.0);
+        let (mut seconds, mut server) = (0.0, ServerSample::default());
         for part in parts {
             all.histogram.add(&part.latencies).unwrap();
             all.requests += part.requests;
@@ -81,9 +89,9 @@ impl Measured {
                 all.first_error.clone_from(&part.first_error);
             }
             seconds += part.seconds;
-            cpu_seconds += part.cpu_seconds;
+            server = server.add(part.server);
         }
-        Measured::new(all, seconds, cpu_seconds)
+        Measured::new(all, seconds, server)
     }
 }
 
@@ -126,12 +134,12 @@ pub async fn drive(
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
-    // The server's CPU time over the measured window only.
-    let cpu = tokio::spawn(async move {
+    // What the server's threads did over the measured window only.
+    let server = tokio::spawn(async move {
         tokio::time::sleep_until(measure_from.into()).await;
-        let from = cpu_seconds(server_pid);
+        let from = ServerSample::take(server_pid);
         tokio::time::sleep_until(end.into()).await;
-        cpu_seconds(server_pid) - from
+        ServerSample::take(server_pid).since(from)
     });
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -199,8 +207,8 @@ pub async fn drive(
             all.first_error = t.first_error;
         }
     }
-    let cpu = cpu.await.expect("the CPU sampler");
-    Measured::new(all, duration.as_secs_f64(), cpu)
+    let server = server.await.expect("the server's sampler");
+    Measured::new(all, duration.as_secs_f64(), server)
 }
 
 async fn connect(
@@ -366,6 +374,59 @@ pub async fn start_receiver() -> (SocketAddr, Arc<Mutex<Received>>) {
 
 /// A process's CPU time so far (user and system, every thread), in seconds, from
 /// `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ ticks: 100 a second on Linux).
+/// What a process's threads have done so far: their CPU time, and the scheduler's moves and
+/// switches of them (from each thread's `/proc/<pid>/task/<tid>/sched`; a thread that has
+/// ended is no longer counted, and the server's threads live as long as it does).
+#[derive(Debug, Clone, Copy, Default)]
+struct ServerSample {
+    cpu_seconds: f64,
+    migrations: u64,
+    switches: u64,
+}
+
+impl ServerSample {
+    fn take(pid: u32) -> ServerSample {
+        let mut sample = ServerSample {
+            cpu_seconds: cpu_seconds(pid),
+            ..ServerSample::default()
+        };
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let sched = std::fs::read_to_string(task.path().join("sched")).unwrap_or_default();
+            for line in sched.lines() {
+                let Some((name, value)) = line.split_once(':') else {
+                    continue;
+                };
+                let value = value.trim().parse::<u64>().unwrap_or(0);
+                match name.trim() {
+                    "se.nr_migrations" => sample.migrations += value,
+                    "nr_switches" => sample.switches += value,
+                    _ => {}
+                }
+            }
+        }
+        sample
+    }
+
+    fn since(self, from: ServerSample) -> ServerSample {
+        ServerSample {
+            cpu_seconds: self.cpu_seconds - from.cpu_seconds,
+            migrations: self.migrations.saturating_sub(from.migrations),
+            switches: self.switches.saturating_sub(from.switches),
+        }
+    }
+
+    fn add(self, other: ServerSample) -> ServerSample {
+        ServerSample {
+            cpu_seconds: self.cpu_seconds + other.cpu_seconds,
+            migrations: self.migrations + other.migrations,
+            switches: self.switches + other.switches,
+        }
+    }
+}
+
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The command name in field 2 may hold spaces; the fields after it are plain.

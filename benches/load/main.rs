@@ -232,11 +232,14 @@ async fn run(plan: &Plan, binary: &Path, dir: &Path) -> Report {
         say(
             plan,
             &format!(
-                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} µs server CPU each, {} errors {}",
+                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} µs server CPU each \
+                 ({:.1} thread migrations a 1,000, {:.2} switches each), {} errors {}",
                 measured.rps,
                 measured.p50_ms,
                 measured.p99_ms,
                 measured.server_cpu_us,
+                measured.server_migrations_per_1k,
+                measured.server_switches_per_request,
                 measured.errors,
                 measured.first_error.as_deref().unwrap_or("")
             ),
@@ -327,9 +330,12 @@ async fn turns<R>(
         say(
             plan,
             &format!(
-                "  {:.0} against {rate:.0} a second: {:.2}",
+                "  {:.0} against {rate:.0} a second: {:.2} ({:.0} µs server CPU each, {:.1} thread \
+                 migrations a 1,000)",
                 measured.rps,
-                measured.rps / rate
+                measured.rps / rate,
+                measured.server_cpu_us,
+                measured.server_migrations_per_1k
             ),
         );
         ratios.push(measured.rps / rate);
