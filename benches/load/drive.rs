@@ -372,8 +372,6 @@ pub async fn start_receiver() -> (SocketAddr, Arc<Mutex<Received>>) {
     (addr, received)
 }
 
-/// A process's CPU time so far (user and system, every thread), in seconds, from
-/// `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ ticks: 100 a second on Linux).
 /// What a process's threads have done so far: their CPU time, and the scheduler's moves and
 /// switches of them (from each thread's `/proc/<pid>/task/<tid>/sched`; a thread that has
 /// ended is no longer counted, and the server's threads live as long as it does).
@@ -427,6 +425,8 @@ impl ServerSample {
     }
 }
 
+/// A process's CPU time so far (user and system, every thread), in seconds, from
+/// `/proc/<pid>/stat` (fields 14 and 15, in USER_HZ ticks: 100 a second on Linux).
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The command name in field 2 may hold spaces; the fields after it are plain.
