@@ -253,14 +253,18 @@ impl<'c> Db<'_, 'c> {
     }
 }
 
+/// How the triggers of migrations 0015 and 0016 begin refusing a contact whose id or workspace id
+/// the search key cannot hold.
+const SEARCH_KEY_LIMIT: &str = "contact search key out of range";
+
 /// Maps a SQLite failure to the public taxonomy: faults of the database file (busy, locked,
-/// full, unreadable) are 503, and so is a limit of the store that one of its triggers
-/// enforces (the contact ids a search key can hold, migration 0015), with the trigger's words;
-/// anything else is a bug.
+/// full, unreadable) are 503, and so is the store's limit on the ids a contact search key can
+/// hold (migration 0015), in its trigger's words; anything else is a bug.
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     if let rusqlite::Error::SqliteFailure(failure, Some(limit)) = &e
         && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
+        && limit.starts_with(SEARCH_KEY_LIMIT)
     {
         return Error::Unavailable {
             part: "database",
