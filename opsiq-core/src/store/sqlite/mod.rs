@@ -430,10 +430,11 @@ impl SqliteStore {
             // its page cache was filled on this thread's core and is likely still in that
             // core's caches. Taking whichever came back last, two threads reading by turns
             // swapped connections often, and read their pages from the other core's cache.
+            // `remove` keeps the others in the order they came back (at most `max_readers`).
             let here = this_thread();
             let mine = readers.idle.iter().rposition(|(_, by)| *by == here);
             if let Some(at) = mine.or_else(|| readers.idle.len().checked_sub(1)) {
-                let (conn, _) = readers.idle.swap_remove(at);
+                let (conn, _) = readers.idle.remove(at);
                 return Ok(Reader {
                     store: self,
                     conn: Some(conn),
