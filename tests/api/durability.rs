@@ -93,3 +93,62 @@ async fn fifty_concurrent_ticket_creations_all_succeed_and_are_all_listed() {
         "concurrent creations shared contacts by e-mail without duplicates"
     );
 }
+
+/// A request still arriving when the server is told to stop is answered and kept; new
+/// connections are refused meanwhile, and the server stops once the request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_at_shutdown_is_answered_and_kept() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    let key = server.key(&[Scope::TicketsRead, Scope::TicketsWrite]);
+    let (opsiq, addr) = (server.opsiq.clone(), server.addr);
+    let body = json!({"customer_email": "ada@example.com", "subject": "Sent slowly"}).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first.as_bytes()).await.unwrap();
+    // The server has the request's head before it is told to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(server.stop());
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "still accepting connections after the stop");
+    assert!(
+        !stopping.is_finished(),
+        "the server stopped with a request in flight"
+    );
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .expect("the connection is closed after the answer")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let envelope: serde_json::Value =
+        serde_json::from_str(&answer[answer.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let id = envelope["data"]["id"]
+        .as_i64()
+        .expect("the new ticket's id");
+    let dir = tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the server stops once the request is answered")
+        .unwrap();
+    let ticket = opsiq
+        .read(|r| r.ticket(opsiq::core::types::Id(1), opsiq::core::types::Id(id)))
+        .unwrap();
+    assert_eq!(ticket.map(|t| t.subject), Some("Sent slowly".to_string()));
+    drop(dir);
+}
