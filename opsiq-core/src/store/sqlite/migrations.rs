@@ -24,6 +24,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0014_doc_first.sql"),
     include_str!("0015_search_by_workspace.sql"),
     include_str!("0016_search_key_on_update.sql"),
+    include_str!("0017_ticket_doc_on_insert.sql"),
 ];
 
 /// The schema version this build expects.

@@ -988,6 +988,17 @@ fn the_stored_json_of_tickets_and_contacts_is_their_rendering() {
         })
         .unwrap();
     assert_eq!(assert_docs_match(&opsiq, &path, ws), 0);
+    // The store renders a new ticket's doc itself; a row inserted without one, by hand, gets
+    // it from the insert trigger, rendered by SQL to the same bytes.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO tickets (workspace_id, contact_id, subject, body, status, priority, tags, source, \
+             created_at, updated_at) VALUES (?1, ?2, ?3, 'by hand', 'pending', 'low', '[\"x\"]', 'email', ?4, ?4)",
+            rusqlite::params![ws, ada, "Inserted \"by hand\" é", now],
+        )
+        .unwrap();
+    assert_eq!(assert_docs_match(&opsiq, &path, ws), 0);
     // Written again through the store: a ticket's fields, and the contact (whose new name
     // reaches its tickets' copies by trigger).
     opsiq
