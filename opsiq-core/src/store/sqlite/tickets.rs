@@ -110,11 +110,10 @@ impl TicketWrites for Db<'_, '_> {
     fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Id> {
         // The row goes in whole, with its `doc` rendered here. Left to the insert trigger, the
         // doc took SQL's `json_object` and `strftime` and a second write of the row, on the one
-        // writer thread: 46,600 of the 754,400 instructions a create cost (benches/RESULTS.md,
-        // twentieth round).
-        // The id is the one SQLite would give (`INTEGER PRIMARY KEY` without AUTOINCREMENT:
-        // one above the largest), taken inside the writer's transaction; the customer is the
-        // contact's, as the triggers of 0010 keep it.
+        // writer thread: 46,600 instructions a create (benches/RESULTS.md, fix 57). The id is
+        // the one SQLite would give (`INTEGER PRIMARY KEY` without AUTOINCREMENT: one above the
+        // largest), taken inside the writer's transaction; the customer is the contact's, as
+        // the triggers of 0010 keep it.
         let (id, customer_email, customer_name) = one(
             self,
             "SELECT ifnull((SELECT max(id) FROM tickets), 0) + 1, c.email, c.name \
