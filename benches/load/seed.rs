@@ -271,7 +271,7 @@ pub fn seed(path: &Path, size: Size) -> Seeded {
             .write(move |w| {
                 let mut ids = Vec::with_capacity(rows.len());
                 for (new, status, created) in rows {
-                    let id = w.insert_ticket(&new, created)?;
+                    let id = w.insert_ticket(&new, created)?.id;
                     if status != TicketStatus::Open {
                         let fields = TicketFields {
                             subject: new.subject.clone(),

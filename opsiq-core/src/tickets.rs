@@ -197,8 +197,7 @@ fn load(w: &dyn Writes, workspace: Id, id: Id) -> Result<Ticket> {
 /// Inserts a ticket and records its `ticket.created` event: the one way a ticket is opened,
 /// by `tickets.create` or by a proactive rule.
 pub(crate) fn open_ticket(w: &mut dyn Writes, new: &NewTicket, now: Timestamp) -> Result<Ticket> {
-    let id = w.insert_ticket(new, now)?;
-    let ticket = load(w, new.workspace_id, id)?;
+    let ticket = w.insert_ticket(new, now)?;
     let created = TicketCreated {
         ticket_id: ticket.id,
         subject: ticket.subject.clone(),

@@ -149,7 +149,9 @@ pub fn docs<T: serde::Serialize>(records: Vec<T>, id: impl Fn(&T) -> Id) -> Resu
 }
 
 pub trait TicketWrites {
-    fn insert_ticket(&mut self, ticket: &NewTicket, now: Timestamp) -> Result<Id>;
+    /// Inserts a new ticket and answers it as stored (its id, status `open`, the contact's
+    /// e-mail and name as its customer's).
+    fn insert_ticket(&mut self, ticket: &NewTicket, now: Timestamp) -> Result<Ticket>;
     fn update_ticket(
         &mut self,
         workspace: Id,

@@ -826,8 +826,8 @@ fn a_ticket_shows_its_customer_as_the_contact_is_now() {
         .write(move |w| {
             let ada = w.insert_contact(ws, None, &contact_fields("Ada", "ada@example.com"), now)?;
             let bob = w.insert_contact(ws, None, &contact_fields("Bob", "bob@example.com"), now)?;
-            let first = w.insert_ticket(&new_ticket(ws, ada), now)?;
-            let second = w.insert_ticket(&new_ticket(ws, ada), now)?;
+            let first = w.insert_ticket(&new_ticket(ws, ada), now)?.id;
+            let second = w.insert_ticket(&new_ticket(ws, ada), now)?.id;
             Ok((ada, bob, first, second))
         })
         .unwrap();
@@ -982,8 +982,8 @@ fn the_stored_json_of_tickets_and_contacts_is_their_rendering() {
             ticket.body = awkward.repeat(3);
             ticket.tags = vec![awkward.clone(), "billing".into()];
             ticket.department_id = Some(Id(1));
-            let first = w.insert_ticket(&ticket, now)?;
-            let second = w.insert_ticket(&new_ticket(ws, ada), now)?;
+            let first = w.insert_ticket(&ticket, now)?.id;
+            let second = w.insert_ticket(&new_ticket(ws, ada), now)?.id;
             Ok((ada, first, second))
         })
         .unwrap();

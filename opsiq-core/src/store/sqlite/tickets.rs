@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
 use super::Db;
-use super::misc::{Cols, all, docs, exec, insert, json_text, one};
+use super::misc::{Cols, all, docs, exec, json_text, one};
 use crate::Result;
 use crate::store::{TicketReads, TicketWrites};
 use crate::tickets::{NewTicket, Ticket, TicketFields, TicketFilter, TicketStatus};
@@ -107,7 +107,7 @@ impl TicketReads for Db<'_, '_> {
 }
 
 impl TicketWrites for Db<'_, '_> {
-    fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Id> {
+    fn insert_ticket(&mut self, t: &NewTicket, now: Timestamp) -> Result<Ticket> {
         // The row goes in whole, with its `doc` rendered here. Left to the insert trigger, the
         // doc took SQL's `json_object` and `strftime` and a second write of the row, on the one
         // writer thread: 46,600 instructions a create (benches/RESULTS.md, fix 57). The id is
@@ -141,7 +141,7 @@ impl TicketWrites for Db<'_, '_> {
             updated_at: now,
         };
         let doc = crate::store::doc(id, &ticket)?;
-        insert(
+        exec(
             self,
             "INSERT INTO tickets (id, doc, workspace_id, site_id, contact_id, customer_email, customer_name, subject, \
              body, status, priority, department_id, assignee_id, tags, source, created_at, updated_at) \
@@ -164,7 +164,8 @@ impl TicketWrites for Db<'_, '_> {
                 ticket.source,
                 now
             ],
-        )
+        )?;
+        Ok(ticket)
     }
 
     fn update_ticket(
